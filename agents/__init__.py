@@ -1,0 +1,31 @@
+"""Agents for ``GenAgent-v0``: the interface, the baselines, the scripted teacher, and rollouts."""
+
+from agents.base import Agent
+from agents.passthrough import PassthroughAgent
+from agents.random_agent import RandomAgent
+from agents.rollout import Trajectory, run_episode
+
+__all__ = ["Agent", "PassthroughAgent", "RandomAgent", "ScriptedAgent", "Trajectory", "make_agent", "run_episode"]
+
+
+def __getattr__(name: str):
+    # The teacher imports the scorer registry; load it only when asked for.
+    if name == "ScriptedAgent":
+        from agents.scripted import ScriptedAgent
+
+        return ScriptedAgent
+    raise AttributeError(f"module 'agents' has no attribute {name!r}")
+
+
+def make_agent(name: str, **kwargs) -> Agent:
+    """An agent by name: ``passthrough``, ``random``, ``scripted`` or ``resample`` (the teacher that
+    re-sends the user's prompt with new seeds)."""
+    if name == "passthrough":
+        return PassthroughAgent(**kwargs)
+    if name == "random":
+        return RandomAgent(**kwargs)
+    if name in ("scripted", "resample"):
+        from agents.scripted import ScriptedAgent
+
+        return ScriptedAgent(rewrite_prompt=name == "scripted", **kwargs)
+    raise KeyError(f"unknown agent {name!r}; known: passthrough, random, scripted, resample")

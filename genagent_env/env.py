@@ -1,0 +1,499 @@
+"""``GenAgent-v0``: text-to-image generation as a multi-turn environment (design.md §3–§5)."""
+
+from __future__ import annotations
+
+import copy
+import re
+import string
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from genagent_env import protocol
+from genagent_env.rewards import Decision, RewardWeights, decision_correct, episode_reward
+from genagent_env.scorers.base import PairwiseComparator, Score, Scorer, compare_scores
+from genagent_env.scorers.registry import make_scorer
+from genagent_env.tasks.schema import normalize_task
+from genagent_env.tasks.suites import resolve_suite
+from genagent_env.tools.base import GenerationRequest, Generator, as_rgb_image
+from genagent_env.tools.registry import make_generator
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+#: Characters the text observation may hold: printable ASCII (Gymnasium's default has no space).
+TEXT_CHARSET = string.printable
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_TRUNCATION_MARK = " ...[truncated]"
+
+
+@dataclass
+class _Episode:
+    """Everything that changes during an episode: what :meth:`GenAgentEnv.get_state` snapshots."""
+
+    task: dict[str, Any]
+    messages: list[dict[str, Any]]
+    images: list[Image] = field(default_factory=list)
+    rounds: list[dict[str, Any]] = field(default_factory=list)  # per image: tool, prompt, seed, judge
+    scores: list[Score] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    round: int = 0
+    turn: int = 0
+    violations: int = 0
+    judge_pending: bool = False
+    done: bool = False
+    text: str = ""
+    format_errors: list[str] = field(default_factory=list)
+    stray_text: str = ""
+    result: dict[str, Any] | None = None
+
+
+class GenAgentEnv(gym.Env[dict[str, Any], str]):
+    """An agent turns a user's request into an image by calling text-to-image tools, judging each
+    image, and refining its prompt (GenAgent, arXiv 2601.18543).
+
+    ## Description
+
+    Each episode is one task: a user prompt with a hidden checklist in the GenEval++ schema. The
+    agent writes one message per step. It may reason, call an image generator (a *tool*) with a
+    prompt it writes, look at the image, judge it, call again with a refined prompt or seed, and
+    finally submit one image. At most ``max_rounds`` tool calls produce images (the paper uses 2).
+    The default world is ShapesWorld: a procedural generator that makes the mistakes diffusion
+    models make and a pixel-exact verifier, so the whole loop runs offline on a CPU.
+
+    ## Action Space
+
+    ``Text``: the agent's message, in the protocol ``[<judge>…</judge>] [<think>…</think>]``
+    then exactly one of ``<tool_call>{"name": ..., "arguments": {"prompt": ..., "seed": ...}}</tool_call>``
+    (Hermes/Qwen format) or ``<answer>done | K | image_K</answer>``. A turn after a new image must
+    start with ``<judge>``. A malformed message never raises: it is a *format violation* that has
+    no effect on the world, and the observation says what was wrong and what is allowed. Any
+    ``str`` is accepted, whatever its length or characters.
+
+    ## Observation Space
+
+    ``Dict(text=Text(max_text_length, charset=printable ASCII), image=Box(0, 255, (H, W, 3), uint8))``.
+    ``text`` is what the env says this step: the user's request at reset, then the tool's result or
+    the error message; characters outside the charset become ``?`` and long text is cut with a
+    marker. ``image`` is the latest image resized to ``image_size`` (zeros before the first).
+    ``info`` holds the full chat in the Hugging Face format (``messages``: system prompt with the
+    protocol and every tool's schema, user query, assistant turns, tool turns with PIL images),
+    ``tools``, ``task_id``, ``tag``, ``round``, ``max_rounds``, ``turn``, ``max_turns``, ``violations``, ``images`` (originals), ``rounds`` (per image: ``tool``, ``prompt``, ``seed``, the agent's ``judge``),
+    ``format_errors`` and ``stray_text`` of this step; at the end also ``reward_components``
+    (``outcome``, ``reflection``, ``format``), per-image ``scores``, ``final_image`` (1-based or
+    None), ``passed`` and ``decisions``. The checklist is never shown, except as ``info["task"]``
+    when ``privileged=True`` (for teacher agents).
+
+    ## Rewards
+
+    Zero until the episode ends, then ``outcome + reflection + format``: ``0.7 × passed(final image)``
+    + ``0.3 × reflection accuracy`` − ``0.2`` once if any format violation happened (weights set by
+    ``reward_weights``). A reflection decision is taken on the latest image each time an accepted
+    turn answers (correct iff the submitted image passes) or calls the tool again (correct iff the
+    old image fails and the comparator strictly prefers the new one); an image still undecided at
+    truncation counts as a wrong decision. See :mod:`genagent_env.rewards`.
+
+    ## Starting State
+
+    ``reset(seed=..., options=...)`` picks a task: ``{"task_index": i}`` from the suite,
+    ``{"task": dict}`` in the GenEval++ schema, ``{"prompt": str}`` (parsed into a checklist by the
+    scorer), or, with no options, a random task drawn from ``self.np_random``. A bad option raises
+    ``ValueError``.
+
+    ## Episode End
+
+    Terminated when the agent submits an image with a valid ``<answer>``. Truncated after
+    ``max_turns`` steps (default ``2 * max_rounds + 2``), enforced by the env itself so the full
+    reward is paid: the final image is then the latest one (none if there was none: outcome 0).
+
+    ## Arguments
+
+    - ``suite``: a registered suite name (``"shapes-geneval"``), a path to a GenEval/GenEval++
+      JSONL file, or a list of task dicts.
+    - ``split``: the split of a registered suite (``"test"``: 280 tasks, ``"train"``: ≥ 5 000).
+    - ``generators``: a registered name (``"shapes-strong"``), a :class:`Generator`, a function
+      ``(prompt, seed) -> PIL.Image``, or a dict ``{tool_name: any of those}`` to offer several tools.
+    - ``scorer``: a registered name (``"shapes"``) or a :class:`Scorer`.
+    - ``comparator``: a :class:`PairwiseComparator`; by default preference is derived from the
+      scores already computed (pass first, then score).
+    - ``max_rounds``: the most tool calls that produce images (2).
+    - ``max_turns``: the most steps (``2 * max_rounds + 2``).
+    - ``image_size``: the observation image size, an int or ``(height, width)`` (128).
+    - ``reward_weights``: a :class:`RewardWeights` or a dict of its fields.
+    - ``privileged``: put the task's checklist in ``info["task"]`` (for teacher agents).
+    - ``strict_format``: make text outside the tags a violation.
+    - ``max_text_length``: the longest text observation (4096).
+    - ``render_mode``: ``"rgb_array"`` (a picture of the trajectory) or ``"ansi"`` (the transcript).
+    """
+
+    metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 1}
+
+    def __init__(
+        self,
+        suite: str | Path | Sequence[Mapping[str, Any]] = "shapes-geneval",
+        split: str = "test",
+        generators: str | Generator | Callable[..., Any] | Mapping[str, Any] | Sequence[Any] = "shapes",
+        scorer: str | Scorer = "shapes",
+        comparator: PairwiseComparator | None = None,
+        max_rounds: int = 2,
+        max_turns: int | None = None,
+        image_size: int | tuple[int, int] = 128,
+        reward_weights: RewardWeights | dict[str, Any] | None = None,
+        privileged: bool = False,
+        strict_format: bool = False,
+        max_text_length: int = 4096,
+        max_action_length: int = 16384,
+        render_mode: str | None = None,
+    ) -> None:
+        if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
+            raise ValueError(f"max_rounds must be a positive integer, got {max_rounds!r}")
+        if max_turns is None:
+            max_turns = 2 * max_rounds + 2
+        if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
+            raise ValueError(f"max_turns must be a positive integer, got {max_turns!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        if height < 1 or width < 1:
+            raise ValueError(f"image_size must be positive, got {image_size!r}")
+
+        self.tasks: list[dict[str, Any]] = resolve_suite(suite, split)
+        self.tools: dict[str, Generator] = self._build_tools(generators)
+        self.scorer: Scorer = make_scorer(scorer)
+        self.comparator = comparator
+        self.max_rounds = max_rounds
+        self.max_turns = max_turns
+        self.image_size = (int(height), int(width))
+        self.reward_weights = RewardWeights.from_any(reward_weights)
+        self.privileged = privileged
+        self.strict_format = strict_format
+        self.max_text_length = max_text_length
+        self.render_mode = render_mode
+        self._owned = [*(t for t, spec in zip(self.tools.values(), self._specs_given) if isinstance(spec, str))]
+        if isinstance(scorer, str):
+            self._owned.append(self.scorer)
+
+        self._schemas = {name: tool.parameters() for name, tool in self.tools.items()}
+        self._tool_specs = protocol.tool_specs(self.tools)
+        self._system_prompt = protocol.system_prompt(self._tool_specs, max_rounds)
+        self.observation_space = spaces.Dict(
+            {
+                "text": spaces.Text(max_length=max_text_length, min_length=0, charset=TEXT_CHARSET),
+                "image": spaces.Box(0, 255, (*self.image_size, 3), np.uint8),
+            }
+        )
+        self.action_space = spaces.Text(max_length=max_action_length, min_length=0, charset=TEXT_CHARSET)
+        self._episode: _Episode | None = None
+
+    def _build_tools(self, generators: Any) -> dict[str, Generator]:
+        if isinstance(generators, Mapping):
+            pairs = [(str(name), spec) for name, spec in generators.items()]
+        elif isinstance(generators, (list, tuple)):
+            pairs = [(None, spec) for spec in generators]
+        else:
+            pairs = [(None, generators)]
+        if not pairs:
+            raise ValueError("at least one generator is needed")
+        tools: dict[str, Generator] = {}
+        self._specs_given = []
+        for name, spec in pairs:
+            tool = make_generator(spec, name=name)
+            name = name or tool.name
+            if not _TOOL_NAME.fullmatch(name):
+                raise ValueError(f"tool name {name!r} must be 1-64 letters, digits, '_', '.' or '-'")
+            if name in tools:
+                raise ValueError(f"two tools are named {name!r}; pass a dict to name them")
+            tools[name] = tool
+            self._specs_given.append(spec)
+        return tools
+
+    # ------------------------------------------------------------------ reset
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        super().reset(seed=seed)
+        task = self._task_from_options(options or {})
+        self._episode = _Episode(
+            task=task,
+            messages=[
+                {"role": "system", "content": self._system_prompt},
+                {"role": "user", "content": task["prompt"]},
+            ],
+            text=task["prompt"],
+        )
+        return self._observation(), self._info()
+
+    def _task_from_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(options, Mapping):
+            raise ValueError(f"options must be a dict, got {type(options).__name__}")
+        known = {"task_index", "task", "prompt"}
+        unknown = set(options) - known
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; use exactly one of {sorted(known)}")
+        if len(options) > 1:
+            raise ValueError(f"pass exactly one of {sorted(known)}, got {sorted(options)}")
+        if not options:
+            return copy.deepcopy(self.tasks[int(self.np_random.integers(len(self.tasks)))])
+        if "task_index" in options:
+            index = options["task_index"]
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.tasks):
+                raise ValueError(f"task_index must be an integer in [0, {len(self.tasks) - 1}], got {index!r}")
+            return copy.deepcopy(self.tasks[int(index)])
+        if "task" in options:
+            task = normalize_task(options["task"])
+            task.setdefault("id", "custom")
+            return task
+        prompt = options["prompt"]
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError("options['prompt'] must be a non-empty string")
+        task = normalize_task({**self.scorer.parse_prompt(prompt), "prompt": prompt})
+        task.setdefault("id", "prompt")
+        return task
+
+    # ------------------------------------------------------------------- step
+
+    def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        episode = self._episode
+        if episode is None:
+            raise RuntimeError("call reset() before step()")
+        if episode.done:
+            raise RuntimeError("the episode is over; call reset() to start a new one")
+        episode.turn += 1
+        message = action if isinstance(action, str) else None
+        episode.messages.append({"role": "assistant", "content": message if message is not None else repr(action)})
+
+        errors: list[str] = []
+        parsed: protocol.ParsedTurn | None = None
+        if message is None:
+            errors.append(f"An action must be a string (the agent's message), got {type(action).__name__}.")
+        else:
+            parsed = protocol.parse_turn(message)
+            errors.extend(parsed.errors)
+            if self.strict_format and parsed.stray_text:
+                errors.append(f"Text outside the tags is not allowed: {protocol.quote(parsed.stray_text)}.")
+        episode.stray_text = parsed.stray_text if parsed else ""
+
+        call: protocol.ToolCall | None = None
+        submitted: int | None = None
+        if not errors and parsed is not None:
+            if parsed.tool_call is not None:
+                if episode.round >= self.max_rounds:
+                    errors.append(f"No tool calls are left (all {self.max_rounds} rounds are used); submit an image.")
+                else:
+                    result = protocol.parse_tool_call(parsed.tool_call, self._schemas)
+                    call = result if isinstance(result, protocol.ToolCall) else None
+                    if call is None:
+                        errors.append(str(result))
+            else:
+                answer = protocol.parse_answer(parsed.answer or "", len(episode.images))
+                submitted = answer if isinstance(answer, int) else None
+                if submitted is None:
+                    errors.append(str(answer))
+
+        missing_judge = episode.judge_pending and not (parsed is not None and parsed.starts_with_judge)
+        notes: list[str] = []
+        terminated = False
+        if errors:
+            episode.violations += 1
+            if missing_judge:
+                errors.append("Also, start the turn with <judge> after a new image.")
+            episode.text = protocol.violation_text(
+                errors, rounds_left=self.max_rounds - episode.round, n_images=len(episode.images)
+            )
+            episode.messages.append({"role": "user", "content": episode.text})
+        else:
+            assert parsed is not None
+            if missing_judge:
+                episode.violations += 1
+                errors.append("Start the turn with <judge> after a new image.")
+                notes.append("Format violation: start the turn with <judge> after a new image (the turn still ran).")
+            if episode.judge_pending and parsed.judge is not None:
+                episode.rounds[-1]["judge"] = parsed.judge.strip()
+            episode.judge_pending = False
+            if call is not None:
+                notes.append(self._run_tool(episode, call))
+                episode.messages.append(self._tool_message(episode, call.name, " ".join(notes)))
+            else:
+                assert submitted is not None
+                episode.decisions.append(Decision(len(episode.images), "answer", submitted=submitted))
+                terminated = True
+                notes.append(f"image_{submitted} was submitted. The episode is over.")
+            episode.text = " ".join(notes)
+        episode.format_errors = errors
+
+        truncated = not terminated and episode.turn >= self.max_turns
+        reward = 0.0
+        if terminated or truncated:
+            reward = self._finish(episode, submitted if terminated else None)
+        return self._observation(), reward, terminated, truncated, self._info()
+
+    def _run_tool(self, episode: _Episode, call: protocol.ToolCall) -> str:
+        """Generate and score one image; return what the env tells the agent."""
+        arguments = dict(call.arguments)
+        prompt = arguments.pop("prompt")
+        seed = arguments.pop("seed", None)
+        if seed is None:
+            seed = int(self.np_random.integers(0, 2**32))
+        width, height = arguments.pop("width", None), arguments.pop("height", None)
+        request = GenerationRequest(prompt=prompt, seed=seed, width=width, height=height, extra=arguments)
+        try:
+            outputs = self.tools[call.name].generate([request])
+            if not isinstance(outputs, (list, tuple)) or len(outputs) != 1:
+                raise ValueError("the generator did not return exactly one image for one request")
+            image = as_rgb_image(outputs[0])
+        except Exception as error:  # any generator failure is news for the agent, not a crash
+            detail = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+            return (
+                f"The tool {call.name} failed and made no image ({detail}). No round was used; "
+                "you may call a tool again or answer."
+            )
+        if episode.images:
+            # Calling again after seeing I_k is the decision that I_k is not good enough.
+            episode.decisions.append(Decision(len(episode.images), "retry"))
+        episode.round += 1
+        episode.images.append(image)
+        episode.scores.append(self.scorer.score([image], [episode.task])[0])
+        episode.rounds.append({"tool": call.name, "prompt": prompt, "seed": seed, "judge": None})
+        episode.judge_pending = True
+        return protocol.tool_result_text(len(episode.images), call.name, prompt, seed, episode.round, self.max_rounds)
+
+    def _tool_message(self, episode: _Episode, name: str, text: str) -> dict[str, Any]:
+        content: list[dict[str, Any]] = []
+        if episode.judge_pending:  # the call made a new image: show it
+            content.append({"type": "image", "image": episode.images[-1]})
+        content.append({"type": "text", "text": text})
+        return {"role": "tool", "name": name, "content": content}
+
+    def _finish(self, episode: _Episode, submitted: int | None) -> float:
+        episode.done = True
+        final = submitted if submitted is not None else (len(episode.images) or None)
+        decided = {d.image for d in episode.decisions}
+        if episode.images and len(episode.images) not in decided:
+            episode.decisions.append(Decision(len(episode.images), "undecided"))
+        retries = [d for d in episode.decisions if d.kind == "retry"]
+        if self.comparator is None:
+            preferences = [compare_scores(episode.scores[d.image - 1], episode.scores[d.image]) for d in retries]
+        else:
+            preferences = self.comparator.compare(
+                [episode.task] * len(retries),
+                [episode.images[d.image - 1] for d in retries],
+                [episode.images[d.image] for d in retries],
+            )
+        preference_of = {d.image: p for d, p in zip(retries, preferences)}
+        correct = [decision_correct(d, episode.scores, preference_of.get(d.image)) for d in episode.decisions]
+        final_score = episode.scores[final - 1] if final else None
+        components = episode_reward(self.reward_weights, final_score, correct, episode.violations)
+        episode.result = {
+            "reward_components": components,
+            "scores": [score.to_dict() for score in episode.scores],
+            "final_image": final,
+            "passed": bool(final_score.passed) if final_score else False,
+            "decisions": [
+                {"image": d.image, "kind": d.kind, "submitted": d.submitted, "correct": ok}
+                for d, ok in zip(episode.decisions, correct)
+            ],
+        }
+        return float(sum(components.values()))
+
+    # ------------------------------------------------------- observation, info
+
+    def _observation(self) -> dict[str, Any]:
+        episode = self._episode
+        assert episode is not None
+        if episode.images:
+            from PIL import Image as PILImage
+
+            height, width = self.image_size
+            image = episode.images[-1]
+            if image.size != (width, height):
+                image = image.resize((width, height), PILImage.Resampling.BILINEAR)
+            pixels = np.asarray(image, dtype=np.uint8).copy()
+        else:
+            pixels = np.zeros((*self.image_size, 3), dtype=np.uint8)
+        return {"text": self._fit_text(episode.text), "image": pixels}
+
+    def _fit_text(self, text: str) -> str:
+        allowed = self.observation_space["text"].character_set
+        text = "".join(ch if ch in allowed else "?" for ch in text)
+        if len(text) > self.max_text_length:
+            keep = max(self.max_text_length - len(_TRUNCATION_MARK), 0)
+            text = (text[:keep] + _TRUNCATION_MARK)[: self.max_text_length]
+        return text
+
+    def _info(self) -> dict[str, Any]:
+        episode = self._episode
+        assert episode is not None
+        info: dict[str, Any] = {
+            "messages": _copy_messages(episode.messages),
+            "tools": copy.deepcopy(self._tool_specs),
+            "task_id": str(episode.task.get("id", "")),
+            "tag": str(episode.task.get("tag", "")),
+            "round": episode.round,
+            "max_rounds": self.max_rounds,
+            "turn": episode.turn,
+            "max_turns": self.max_turns,
+            "violations": episode.violations,
+            "images": list(episode.images),
+            "rounds": copy.deepcopy(episode.rounds),
+            "format_errors": list(episode.format_errors),
+            "stray_text": episode.stray_text,
+        }
+        if self.privileged:
+            info["task"] = copy.deepcopy(episode.task)
+        if episode.result is not None:
+            info.update(copy.deepcopy(episode.result))
+        return info
+
+    # ------------------------------------------------------------ state, render
+
+    def get_state(self) -> dict[str, Any]:
+        """A snapshot of the episode and the random generator; :meth:`set_state` restores it, after
+        which the same actions give the same observations and rewards."""
+        if self._episode is None:
+            raise RuntimeError("call reset() before get_state()")
+        return {"episode": copy.deepcopy(self._episode), "rng": copy.deepcopy(self.np_random.bit_generator.state)}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Restore a snapshot from :meth:`get_state` (the snapshot stays reusable for more branches)."""
+        if not isinstance(state, Mapping) or not isinstance(state.get("episode"), _Episode) or "rng" not in state:
+            raise ValueError("set_state expects a snapshot returned by get_state()")
+        self._episode = copy.deepcopy(state["episode"])
+        self.np_random.bit_generator.state = copy.deepcopy(state["rng"])
+
+    def render(self) -> np.ndarray | str | None:
+        if self.render_mode is None:
+            gym.logger.warn("render() was called without a render_mode; pass render_mode='rgb_array' or 'ansi'.")
+            return None
+        if self._episode is None:
+            raise RuntimeError("call reset() before render()")
+        from genagent_env.render import trajectory_picture, transcript
+
+        if self.render_mode == "ansi":
+            return transcript(self._episode.messages)
+        rounds = [
+            {**meta, "image": image, "passed": score.passed, "score": score.score}
+            for meta, image, score in zip(self._episode.rounds, self._episode.images, self._episode.scores)
+        ]
+        return trajectory_picture(self._episode.task["prompt"], rounds)
+
+    def close(self) -> None:
+        for owned in getattr(self, "_owned", []):
+            owned.close()
+        self._owned = []
+
+
+def _copy_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fresh containers for every call (images are shared: the env never changes an image)."""
+    out = []
+    for message in messages:
+        copied = dict(message)
+        if isinstance(copied.get("content"), list):
+            copied["content"] = [dict(part) for part in copied["content"]]
+        out.append(copied)
+    return out

@@ -1,0 +1,70 @@
+"""Name-based registries: ``generators="shapes-strong"``, ``scorer="shapes"``, ``suite="shapes-geneval"``.
+
+A registry maps a name to a factory (a class or a function) that builds the object with keyword
+arguments. Factories are stored as ``"module:attribute"`` strings where possible, so that naming a
+heavy generator in the registry does not import its libraries until it is built.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+def load_attribute(path: str) -> Any:
+    """Import ``"package.module:attribute"`` (the entry-point syntax)."""
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"expected 'module:attribute', got {path!r}")
+    value: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        value = getattr(value, part)
+    return value
+
+
+class Registry(Generic[T]):
+    """Named factories of one kind of object (generators, scorers or task suites)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._factories: dict[str, Callable[..., T] | str] = {}
+        self._defaults: dict[str, dict[str, Any]] = {}
+
+    def register(
+        self, name: str, factory: Callable[..., T] | str, *, overwrite: bool = False, **defaults: Any
+    ) -> None:
+        """Register ``factory`` (a callable, or a lazy ``"module:attribute"`` path) under ``name``.
+
+        ``defaults`` are keyword arguments passed to the factory unless :meth:`make` overrides them,
+        which is how presets such as ``shapes-weak`` share one class.
+        """
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a {self.kind} name must be a non-empty string, got {name!r}")
+        if name in self._factories and not overwrite:
+            raise ValueError(f"{self.kind} {name!r} is already registered (pass overwrite=True to replace it)")
+        if not (callable(factory) or isinstance(factory, str)):
+            raise TypeError(f"a {self.kind} factory must be callable or a 'module:attribute' string")
+        self._factories[name] = factory
+        self._defaults[name] = dict(defaults)
+
+    def names(self) -> list[str]:
+        return sorted(self._factories)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._factories
+
+    def make(self, name: str, **kwargs: Any) -> T:
+        """Build the object registered under ``name``."""
+        if name not in self._factories:
+            close = difflib.get_close_matches(str(name), self.names(), n=3)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise KeyError(f"unknown {self.kind} {name!r}. Registered: {', '.join(self.names())}.{hint}")
+        factory = self._factories[name]
+        if isinstance(factory, str):
+            factory = load_attribute(factory)
+            self._factories[name] = factory
+        return factory(**{**self._defaults[name], **kwargs})

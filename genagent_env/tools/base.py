@@ -1,0 +1,146 @@
+"""The batch-first generator interface: what a text-to-image tool is to the environment.
+
+A generator takes a list of :class:`GenerationRequest` and returns one image per request, in order.
+A single call is a batch of one; that is what lets a vector environment send one batched call per
+step. Each generator announces a JSON schema of the arguments the agent may set; the environment
+puts it in the system prompt and validates every tool call against it before the generator runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+#: The largest seed a tool call may carry (seeds are unsigned 32-bit, as torch and numpy accept).
+MAX_SEED = 2**32 - 1
+
+#: Prompts longer than this are refused by the default schema: real text encoders truncate far
+#: earlier, and a megabyte prompt is a malformed action, not a request.
+DEFAULT_MAX_PROMPT_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One image to make.
+
+    Attributes:
+        prompt: The text the agent wrote for the tool.
+        seed: The sampling seed; the same request always gives the same image.
+        width: Image width in pixels, or ``None`` for the generator's default.
+        height: Image height in pixels, or ``None`` for the generator's default.
+        extra: Any further arguments the agent set (already validated against the tool's schema).
+    """
+
+    prompt: str
+    seed: int
+    width: int | None = None
+    height: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def prompt_and_seed_schema(
+    prompt_description: str = "What the image should show, in plain words.",
+    max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS,
+) -> dict[str, Any]:
+    """The JSON schema every generator starts from: a required prompt and an optional seed."""
+    return {
+        "type": "object",
+        "properties": {
+            "prompt": {
+                "type": "string",
+                "description": prompt_description,
+                "minLength": 1,
+                "maxLength": max_prompt_chars,
+            },
+            "seed": {
+                "type": "integer",
+                "description": "Sampling seed; omit it to let the environment draw one.",
+                "minimum": 0,
+                "maximum": MAX_SEED,
+            },
+        },
+        "required": ["prompt"],
+    }
+
+
+class Generator(ABC):
+    """A text-to-image tool. Subclasses set :attr:`name` and :attr:`description` and implement
+    :meth:`generate`; override :meth:`parameters` to let the agent set more than prompt and seed.
+    """
+
+    name: str = "generator"
+    description: str = "Generates an image from a text prompt."
+
+    def parameters(self) -> dict[str, Any]:
+        """The JSON schema (an ``object``) of the arguments the agent may pass."""
+        return prompt_and_seed_schema()
+
+    def spec(self) -> dict[str, Any]:
+        """The tool as announced to the agent, in the OpenAI/Hermes function format."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters(),
+            },
+        }
+
+    @abstractmethod
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Image]:
+        """Return one RGB image per request, in order. May raise; the environment turns an
+        exception into an error message for the agent."""
+
+    def close(self) -> None:
+        """Release whatever the generator holds (models, processes). Safe to call twice."""
+
+
+class FunctionGenerator(Generator):
+    """Wraps a plain function ``(prompt: str, seed: int) -> PIL.Image`` as a generator."""
+
+    def __init__(
+        self, function: Callable[[str, int], Image], name: str | None = None, description: str | None = None
+    ) -> None:
+        if not callable(function):
+            raise TypeError(f"expected a callable (prompt, seed) -> PIL.Image, got {function!r}")
+        self.function = function
+        self.name = name or getattr(function, "__name__", "generator")
+        doc = inspect.getdoc(function)
+        self.description = description or (doc.splitlines()[0] if doc else f"Generates an image with {self.name}.")
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Image]:
+        return [self.function(request.prompt, request.seed) for request in requests]
+
+
+def as_rgb_image(value: Any) -> Image:
+    """Check a generator's output and return it as an RGB PIL image.
+
+    Accepts a PIL image, or an ``H × W × 3`` (or ``H × W``) array: ``uint8``, or floats in [0, 1].
+    Raises ``ValueError`` for anything a user would not want scored: an empty image, non-finite
+    pixels (the NaN a diverged pipeline returns), or something that is not an image at all.
+    """
+    import numpy as np
+    from PIL import Image as PILImage
+
+    if isinstance(value, PILImage.Image):
+        if value.width == 0 or value.height == 0:
+            raise ValueError("the generator returned an empty image")
+        return value if value.mode == "RGB" else value.convert("RGB")
+    if isinstance(value, np.ndarray):
+        array = value
+        if array.ndim == 3 and array.shape[-1] == 1:
+            array = array[..., 0]
+        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)) or array.size == 0:
+            raise ValueError(f"the generator returned an array of shape {array.shape}, not an H x W x 3 image")
+        if array.dtype != np.uint8:
+            if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
+                raise ValueError("the generator returned non-finite pixel values (NaN or infinity)")
+            array = (np.clip(array, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+        return PILImage.fromarray(array).convert("RGB")
+    raise ValueError(f"the generator returned {type(value).__name__}, not an image")

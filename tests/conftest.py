@@ -1,0 +1,63 @@
+"""Shared fixtures: a tiny colour world that tests the env without ShapesWorld."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from genagent_env.scorers.base import Score, Scorer
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
+
+
+def paint(prompt: str, seed: int) -> Image.Image:
+    """A solid image of the first colour named in the prompt, but grey for odd seeds (a 'miss')."""
+    colour = next((rgb for name, rgb in COLOURS.items() if name in prompt.lower()), (128, 128, 128))
+    if seed % 2:
+        colour = (128, 128, 128)
+    return Image.new("RGB", (32, 32), colour)
+
+
+class ColourScorer(Scorer):
+    """Passes when the image's mean colour is the task's colour."""
+
+    name = "colour"
+
+    def score(self, images: Sequence[Image.Image], tasks: Sequence[Mapping[str, Any]]) -> list[Score]:
+        out = []
+        for image, task in zip(images, tasks):
+            want = np.array(COLOURS[task["include"][0]["color"]], dtype=float)
+            got = np.asarray(image.convert("RGB"), dtype=float).reshape(-1, 3).mean(0)
+            distance = float(np.abs(want - got).mean()) / 255.0
+            ok = distance < 0.1
+            message = f"the image is {'' if ok else 'not '}{task['include'][0]['color']}"
+            out.append(Score(passed=ok, score=max(0.0, 1.0 - distance),
+                             details={"checks": [{"check": "color", "item": 0, "ok": ok, "message": message}]}))
+        return out
+
+    def parse_prompt(self, prompt: str) -> dict[str, Any]:
+        for name in COLOURS:
+            if name in prompt.lower():
+                return {"tag": "color", "include": [{"class": "thing", "count": 1, "color": name}], "prompt": prompt}
+        raise ValueError("the prompt names no known colour")
+
+
+COLOUR_TASKS = [
+    {"tag": "color", "include": [{"class": "thing", "count": 1, "color": c}], "prompt": f"something {c}", "id": f"c/{i}"}
+    for i, c in enumerate(COLOURS)
+]
+
+
+@pytest.fixture
+def colour_env():
+    from genagent_env.env import GenAgentEnv
+
+    def make(**kwargs: Any) -> GenAgentEnv:
+        defaults: dict[str, Any] = {"suite": COLOUR_TASKS, "generators": {"paint": paint}, "scorer": ColourScorer()}
+        return GenAgentEnv(**{**defaults, **kwargs})
+
+    return make

@@ -1,0 +1,1 @@
+"""Gymnasium wrappers for ``GenAgent-v0`` (one wrapper per module)."""
