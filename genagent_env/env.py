@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 import string
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 TEXT_CHARSET = string.printable
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _TRUNCATION_MARK = " ...[truncated]"
+_OUTSIDE_CHARSET = re.compile("[^" + re.escape(TEXT_CHARSET) + "]")
 
 
 @dataclass
@@ -48,6 +50,7 @@ class _Episode:
     judge_pending: bool = False
     done: bool = False
     text: str = ""
+    pixels: np.ndarray | None = None  # the latest image at the observation size
     format_errors: list[str] = field(default_factory=list)
     stray_text: str = ""
     result: dict[str, Any] | None = None
@@ -180,6 +183,7 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
 
         self._schemas = {name: tool.parameters() for name, tool in self.tools.items()}
         self._tool_specs = protocol.tool_specs(self.tools)
+        self._tool_specs_json = json.dumps(self._tool_specs)
         self._system_prompt = protocol.system_prompt(self._tool_specs, max_rounds)
         self.observation_space = spaces.Dict(
             {
@@ -358,6 +362,7 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
             episode.decisions.append(Decision(len(episode.images), "retry"))
         episode.round += 1
         episode.images.append(image)
+        episode.pixels = self._observed_pixels(image)
         episode.scores.append(self.scorer.score([image], [episode.task])[0])
         episode.rounds.append({"tool": call.name, "prompt": prompt, "seed": seed, "judge": None})
         episode.judge_pending = True
@@ -406,21 +411,22 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
     def _observation(self) -> dict[str, Any]:
         episode = self._episode
         assert episode is not None
-        if episode.images:
-            from PIL import Image as PILImage
-
-            height, width = self.image_size
-            image = episode.images[-1]
-            if image.size != (width, height):
-                image = image.resize((width, height), PILImage.Resampling.BILINEAR)
-            pixels = np.asarray(image, dtype=np.uint8).copy()
-        else:
+        if episode.pixels is None:
             pixels = np.zeros((*self.image_size, 3), dtype=np.uint8)
+        else:
+            pixels = episode.pixels.copy()
         return {"text": self._fit_text(episode.text), "image": pixels}
 
+    def _observed_pixels(self, image: Image) -> np.ndarray:
+        from PIL import Image as PILImage
+
+        height, width = self.image_size
+        if image.size != (width, height):
+            image = image.resize((width, height), PILImage.Resampling.BILINEAR)
+        return np.asarray(image, dtype=np.uint8)
+
     def _fit_text(self, text: str) -> str:
-        allowed = self.observation_space["text"].character_set
-        text = "".join(ch if ch in allowed else "?" for ch in text)
+        text = _OUTSIDE_CHARSET.sub("?", text)
         if len(text) > self.max_text_length:
             keep = max(self.max_text_length - len(_TRUNCATION_MARK), 0)
             text = (text[:keep] + _TRUNCATION_MARK)[: self.max_text_length]
@@ -431,7 +437,7 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
         assert episode is not None
         info: dict[str, Any] = {
             "messages": _copy_messages(episode.messages),
-            "tools": copy.deepcopy(self._tool_specs),
+            "tools": json.loads(self._tool_specs_json),  # a fresh copy, parsed in C
             "task_id": str(episode.task.get("id", "")),
             "tag": str(episode.task.get("tag", "")),
             "round": episode.round,
@@ -440,14 +446,14 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
             "max_turns": self.max_turns,
             "violations": episode.violations,
             "images": list(episode.images),
-            "rounds": copy.deepcopy(episode.rounds),
+            "rounds": _plain_copy(episode.rounds),
             "format_errors": list(episode.format_errors),
             "stray_text": episode.stray_text,
         }
         if self.privileged:
             info["task"] = copy.deepcopy(episode.task)
         if episode.result is not None:
-            info.update(copy.deepcopy(episode.result))
+            info.update(_plain_copy(episode.result))
         return info
 
     # ------------------------------------------------------------ state, render
@@ -486,6 +492,15 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
         for owned in getattr(self, "_owned", []):
             owned.close()
         self._owned = []
+
+
+def _plain_copy(value: Any) -> Any:
+    """A copy of plain data (dicts, lists, scalars), much faster than ``copy.deepcopy``."""
+    if isinstance(value, dict):
+        return {key: _plain_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_copy(item) for item in value]
+    return value
 
 
 def _copy_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

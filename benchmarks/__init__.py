@@ -1,0 +1,1 @@
+"""Benchmarks: speed scripts and (later) leaderboard runs. Run from the repository root."""
