@@ -168,6 +168,8 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
         self.tasks: list[dict[str, Any]] = resolve_suite(suite, split)
         self.tools: dict[str, Generator] = self._build_tools(generators)
         self.scorer: Scorer = make_scorer(scorer)
+        for task in self.tasks:
+            self.scorer.validate_task(task)
         self.comparator = comparator
         self.max_rounds = max_rounds
         self.max_turns = max_turns
@@ -252,12 +254,13 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
         if "task" in options:
             task = normalize_task(options["task"])
             task.setdefault("id", "custom")
-            return task
-        prompt = options["prompt"]
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise ValueError("options['prompt'] must be a non-empty string")
-        task = normalize_task({**self.scorer.parse_prompt(prompt), "prompt": prompt})
-        task.setdefault("id", "prompt")
+        else:
+            prompt = options["prompt"]
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise ValueError("options['prompt'] must be a non-empty string")
+            task = normalize_task({**self.scorer.parse_prompt(prompt), "prompt": prompt})
+            task.setdefault("id", "prompt")
+        self.scorer.validate_task(task)
         return task
 
     # ------------------------------------------------------------------- step

@@ -39,6 +39,10 @@ class ColourScorer(Scorer):
                              details={"checks": [{"check": "color", "item": 0, "ok": ok, "message": message}]}))
         return out
 
+    def validate_task(self, task: Mapping[str, Any]) -> None:
+        if not task["include"] or task["include"][0].get("color") not in COLOURS:
+            raise ValueError("the colour scorer checks one item with a colour in red, green, blue")
+
     def parse_prompt(self, prompt: str) -> dict[str, Any]:
         for name in COLOURS:
             if name in prompt.lower():

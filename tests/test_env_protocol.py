@@ -236,7 +236,8 @@ def test_reset_options(colour_env):
     assert obs["text"] == "make it blue"
     for bad in ({"task_index": 3}, {"task_index": -1}, {"task_index": True}, {"seed": 1},
                 {"task_index": 0, "prompt": "red"}, {"prompt": ""}, {"prompt": "no colour here"},
-                {"task": {"prompt": "x", "include": [{"class": "a", "count": 0}]}}):
+                {"task": {"prompt": "x", "include": [{"class": "a", "count": 0}]}},
+                {"task": {"prompt": "x", "include": [{"class": "a", "count": 1, "color": "mauve"}]}}):
         with pytest.raises(ValueError):
             env.reset(options=bad)
 
@@ -339,6 +340,10 @@ def test_suite_from_a_geneval_file(tmp_path, colour_env):
     env = colour_env(suite=str(path))
     assert len(env.tasks) == 2 and env.tasks[0]["include"][1]["position"] == ["left of", 0]
     assert env.tasks[1]["id"] == "evaluation_metadata/00001"
+    unscorable = tmp_path / "unscorable.jsonl"
+    unscorable.write_text('{"prompt": "a dog", "include": [{"class": "dog", "count": 1}]}\n')
+    with pytest.raises(ValueError, match="colour scorer"):
+        colour_env(suite=str(unscorable))
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "x", "include": [{"class": "a", "position": ["inside", 0]}]}\n')
     with pytest.raises(ValueError, match="bad.jsonl:1"):

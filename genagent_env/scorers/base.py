@@ -56,6 +56,13 @@ class Scorer(ABC):
         """
         return {"tag": "prompt", "include": [], "prompt": prompt}
 
+    def validate_task(self, task: Mapping[str, Any]) -> None:
+        """Raise ``ValueError`` if this scorer cannot check ``task`` (say, a class it does not know).
+
+        The environment calls it for every task of its suite and every task passed to ``reset``,
+        so that a task that could never pass is a clear error up front, not a silent zero.
+        """
+
     def close(self) -> None:
         """Release held models. Safe to call twice."""
 
