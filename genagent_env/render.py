@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,12 +16,28 @@ _PASS = (20, 130, 60)
 _FAIL = (190, 40, 40)
 
 
-def _wrap(text: str, width: int, lines: int) -> list[str]:
-    wrapped = textwrap.wrap(" ".join(str(text).split()), width=width) or [""]
-    if len(wrapped) > lines:
-        wrapped = wrapped[:lines]
-        wrapped[-1] = wrapped[-1][: width - 3] + "..."
-    return wrapped
+def _wrap(draw: Any, text: str, width: int, lines: int) -> list[str]:
+    """Greedy word wrap to ``width`` pixels, at most ``lines`` lines (the last one ends in "...")."""
+    out: list[str] = []
+    current = ""
+    for word in _ascii(" ".join(str(text).split())).split(" "):
+        candidate = f"{current} {word}" if current else word
+        if current and draw.textlength(candidate) > width:
+            out.append(current)
+            current = word
+        else:
+            current = candidate
+        while draw.textlength(current) > width:  # a single over-long word: break it
+            cut = max(1, len(current) - 1)
+            while cut > 1 and draw.textlength(current[:cut]) > width:
+                cut -= 1
+            out.append(current[:cut])
+            current = current[cut:]
+    out.append(current)
+    if len(out) > lines:
+        out = out[:lines]
+        out[-1] = out[-1][: max(len(out[-1]) - 3, 0)] + "..."
+    return out
 
 
 def _ascii(text: str) -> str:
@@ -39,16 +54,16 @@ def trajectory_picture(task_prompt: str, rounds: Sequence[Mapping[str, Any]]) ->
     """
     from PIL import Image, ImageDraw
 
-    chars = _PANEL // 6
-    header = _wrap(f"Request: {task_prompt}", chars * max(len(rounds), 1), 3)
     width = _PAD + max(len(rounds), 1) * (_PANEL + _PAD)
-    text_lines = 10
+    text_lines = 14
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    header = _wrap(measure, f"Request: {task_prompt}", width - 2 * _PAD, 3)
     height = _PAD + len(header) * _LINE + _PAD + _PANEL + _PAD + text_lines * _LINE + _PAD
     canvas = Image.new("RGB", (width, height), _BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     y = _PAD
     for line in header:
-        draw.text((_PAD, y), _ascii(line), fill=_INK)
+        draw.text((_PAD, y), line, fill=_INK)
         y += _LINE
     top = y + _PAD
     if not rounds:
@@ -62,15 +77,15 @@ def trajectory_picture(task_prompt: str, rounds: Sequence[Mapping[str, Any]]) ->
         if passed is not None:
             colour = _PASS if passed else _FAIL
             draw.rectangle([x, top, x + _PANEL - 1, top + _PANEL - 1], outline=colour, width=3)
-        lines = [f"image_{index + 1}: {item.get('tool', '')}, seed {item.get('seed', '')}"]
+        lines = [f"image_{index + 1}: {item.get('tool', '')}", f"seed {item.get('seed', '')}"]
         if passed is not None:
             lines.append(f"scorer: {'PASS' if passed else 'FAIL'} ({float(item.get('score', 0.0)):.2f})")
-        lines += _wrap(f"prompt: {item.get('prompt', '')}", chars, 4)
+        lines += _wrap(draw, f"prompt: {item.get('prompt', '')}", _PANEL - 4, 5)
         judge = item.get("judge")
-        lines += _wrap(f"verdict: {judge if judge else '(not judged)'}", chars, text_lines - len(lines))
+        lines += _wrap(draw, f"verdict: {judge if judge else '(not judged)'}", _PANEL - 4, text_lines - len(lines))
         ty = top + _PANEL + _PAD
         for line in lines[:text_lines]:
-            draw.text((x, ty), _ascii(line), fill=_INK)
+            draw.text((x, ty), line, fill=_INK)
             ty += _LINE
     return np.asarray(canvas, dtype=np.uint8).copy()
 
