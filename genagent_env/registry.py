@@ -1,7 +1,8 @@
 """Name-based registries: ``generators="shapes-strong"``, ``scorer="shapes"``, ``suite="shapes-geneval"``.
 
 A registry maps a name to a factory (a class or a function) that builds the object with keyword
-arguments. Factories are stored as ``"module:attribute"`` strings where possible, so that naming a
+arguments; installed packages add their own through an entry-point group
+(``genagent_env.generators``, ``genagent_env.scorers``), discovered on first use. Factories are stored as ``"module:attribute"`` strings where possible, so that naming a
 heavy generator in the registry does not import its libraries until it is built.
 """
 
@@ -29,10 +30,28 @@ def load_attribute(path: str) -> Any:
 class Registry(Generic[T]):
     """Named factories of one kind of object (generators, scorers or task suites)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, entry_point_group: str | None = None) -> None:
         self.kind = kind
+        self.entry_point_group = entry_point_group
         self._factories: dict[str, Callable[..., T] | str] = {}
         self._defaults: dict[str, dict[str, Any]] = {}
+        self._discovered = entry_point_group is None
+
+    def _discover(self) -> None:
+        """Add the factories that installed packages declare in the entry-point group (once).
+
+        An entry point's value is ``"module:attribute"``, the lazy form :meth:`register` takes, so
+        discovering a plugin imports nothing until it is built. Names registered in code win.
+        """
+        if self._discovered:
+            return
+        self._discovered = True
+        from importlib.metadata import entry_points
+
+        for entry_point in entry_points(group=str(self.entry_point_group)):
+            if entry_point.name not in self._factories:
+                self._factories[entry_point.name] = entry_point.value
+                self._defaults[entry_point.name] = {}
 
     def register(
         self, name: str, factory: Callable[..., T] | str, *, overwrite: bool = False, **defaults: Any
@@ -52,14 +71,16 @@ class Registry(Generic[T]):
         self._defaults[name] = dict(defaults)
 
     def names(self) -> list[str]:
+        self._discover()
         return sorted(self._factories)
 
     def __contains__(self, name: object) -> bool:
+        self._discover()
         return name in self._factories
 
     def make(self, name: str, **kwargs: Any) -> T:
         """Build the object registered under ``name``."""
-        if name not in self._factories:
+        if name not in self:
             close = difflib.get_close_matches(str(name), self.names(), n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
             raise KeyError(f"unknown {self.kind} {name!r}. Registered: {', '.join(self.names())}.{hint}")

@@ -8,7 +8,7 @@ from typing import Any
 from genagent_env.registry import Registry
 from genagent_env.scorers.base import Scorer
 
-SCORERS: Registry[Scorer] = Registry("scorer")
+SCORERS: Registry[Scorer] = Registry("scorer", entry_point_group="genagent_env.scorers")
 SCORERS.register("shapes", "genagent_env.shapes.verifier:ShapesVerifier")
 
 

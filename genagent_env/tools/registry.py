@@ -8,7 +8,7 @@ from typing import Any
 from genagent_env.registry import Registry
 from genagent_env.tools.base import FunctionGenerator, Generator
 
-GENERATORS: Registry[Generator] = Registry("generator")
+GENERATORS: Registry[Generator] = Registry("generator", entry_point_group="genagent_env.generators")
 _SHAPES = "genagent_env.shapes.generator:ShapesGenerator"
 GENERATORS.register("shapes", _SHAPES, preset="medium")
 GENERATORS.register("shapes-weak", _SHAPES, preset="weak")
@@ -16,8 +16,9 @@ GENERATORS.register("shapes-medium", _SHAPES, preset="medium")
 GENERATORS.register("shapes-strong", _SHAPES, preset="strong")
 
 
-def register_generator(name: str, factory: Callable[..., Generator] | str, **defaults: Any) -> None:
-    """Register a generator factory (a class, a function, or a lazy ``"module:attribute"``) by name."""
+def register_generator(name: str, factory: Callable[..., Any] | str, **defaults: Any) -> None:
+    """Register a generator factory by name: a class or function that returns a :class:`Generator`
+    (or a plain ``(prompt, seed) -> image`` function), or a lazy ``"module:attribute"`` path to one."""
     GENERATORS.register(name, factory, **defaults)
 
 
@@ -26,7 +27,9 @@ def make_generator(spec: str | Generator | Callable[..., Any], name: str | None 
     if isinstance(spec, Generator):
         return spec
     if isinstance(spec, str):
-        return GENERATORS.make(spec)
+        built = GENERATORS.make(spec)
+        # A factory may return a plain (prompt, seed) -> image function: wrap it under its name.
+        return built if isinstance(built, Generator) else FunctionGenerator(built, name=spec)
     if callable(spec):
         return FunctionGenerator(spec, name=name)
     raise TypeError(
