@@ -45,15 +45,26 @@ def _risks(task: Mapping[str, Any]) -> list[str]:
     return risks or ["add stray objects"]
 
 
-def _failed_kinds(score: Score) -> list[str]:
+def _failed_kinds(score: Score, task: Mapping[str, Any]) -> list[str]:
+    """What kind of mistakes the failed checks show, in words. A count check on a coloured item
+    that fails while the right number of that shape is there in another colour is a colour mistake."""
     names = {"count": "the counts", "exclude": "the counts", "region": "the placement", "position": "the placement",
-             "size": "the relative sizes", "color": "the colours"}
+             "size": "the relative sizes"}
+    detected = score.details.get("detected", [])
+    include = task.get("include", [])
     kinds: list[str] = []
     for check in score.details.get("checks", []):
-        if not check.get("ok"):
-            kind = names.get(str(check.get("check")), str(check.get("check")))
-            if kind not in kinds:
-                kinds.append(kind)
+        if check.get("ok"):
+            continue
+        kind = names.get(str(check.get("check")), str(check.get("check")))
+        item_index = check.get("item")
+        if check.get("check") == "count" and isinstance(item_index, int) and item_index < len(include):
+            item = include[item_index]
+            same_shape = sum(1 for d in detected if d.get("class") == item["class"])
+            if item.get("color") and same_shape >= item["count"]:
+                kind = "the colours"
+        if kind not in kinds:
+            kinds.append(kind)
     return kinds
 
 
@@ -73,18 +84,25 @@ class ScriptedAgent(Agent):
         self.scorer = make_scorer(scorer)
         self.rewrite_prompt = rewrite_prompt
         self.rng = np.random.default_rng(seed)
-        self._scores: list[Score] = []
+        self._judged: list[tuple[Any, Mapping[str, Any], Score]] = []
 
     def reset(self, seed: int | None = None) -> None:
         if seed is not None:
             self.rng = np.random.default_rng(seed)
-        self._scores = []
+        self._judged = []
 
     def _judge_all(self, images: Sequence[Any], task: Mapping[str, Any]) -> list[Score]:
-        new = images[len(self._scores) :]
-        if new:
-            self._scores += self.scorer.score(list(new), [task] * len(new))
-        return self._scores
+        # Reuse a verdict only for the very same image of the same task: after env.set_state or a
+        # reset the agent was not told about, the images are new objects and are judged afresh.
+        keep = 0
+        for (image, judged_task, _), current in zip(self._judged, images):
+            if image is not current or judged_task != task:
+                break
+            keep += 1
+        new = list(images[keep:])
+        scores = self.scorer.score(new, [task] * len(new)) if new else []
+        self._judged = self._judged[:keep] + [(image, task, score) for image, score in zip(new, scores)]
+        return [score for _, _, score in self._judged]
 
     def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> str:
         task = info.get("task")
@@ -106,7 +124,7 @@ class ScriptedAgent(Agent):
             failed = [c for c in latest.details.get("checks", []) if not c.get("ok")]
             if self.rewrite_prompt:
                 how = (
-                    f"The problems are {_join(_failed_kinds(latest))}. I will keep one clause per object group, "
+                    f"The problems are {_join(_failed_kinds(latest, task))}. I will keep one clause per object group, "
                     "state the failed requirements more emphatically, and sample a new seed so the layout changes."
                 )
             else:

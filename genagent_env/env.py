@@ -89,8 +89,9 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
     ``tools``, ``task_id``, ``tag``, ``round``, ``max_rounds``, ``turn``, ``max_turns``, ``violations``, ``images`` (originals), ``rounds`` (per image: ``tool``, ``prompt``, ``seed``, the agent's ``judge``),
     ``format_errors`` and ``stray_text`` of this step; at the end also ``reward_components``
     (``outcome``, ``reflection``, ``format``), per-image ``scores``, ``final_image`` (1-based or
-    None), ``passed`` and ``decisions``. The checklist is never shown, except as ``info["task"]``
-    when ``privileged=True`` (for teacher agents).
+    None), ``passed`` and ``decisions``. The checklist is never shown during the episode, except as
+    ``info["task"]`` when ``privileged=True`` (for teacher agents); once it is over, the scorer's
+    ``details`` in ``info["scores"]`` do name the checks (for reports and debugging).
 
     ## Rewards
 
@@ -161,15 +162,19 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
             raise ValueError(f"max_turns must be a positive integer, got {max_turns!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        if height < 1 or width < 1:
-            raise ValueError(f"image_size must be positive, got {image_size!r}")
+        sides = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        if len(sides) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sides):
+            raise ValueError(f"image_size must be a positive int or (height, width), got {image_size!r}")
+        height, width = sides
 
         self.tasks: list[dict[str, Any]] = resolve_suite(suite, split)
         self.tools: dict[str, Generator] = self._build_tools(generators)
         self.scorer: Scorer = make_scorer(scorer)
         for task in self.tasks:
-            self.scorer.validate_task(task)
+            try:
+                self.scorer.validate_task(task)
+            except ValueError as error:
+                raise ValueError(f"task {task.get('id')} ({task['prompt'][:60]!r}): {error}") from None
         self.comparator = comparator
         self.max_rounds = max_rounds
         self.max_turns = max_turns
@@ -335,6 +340,9 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
         episode.format_errors = errors
 
         truncated = not terminated and episode.turn >= self.max_turns
+        if truncated:
+            final = f"image_{len(episode.images)} counts as submitted" if episode.images else "no image was made"
+            episode.text += f" The turn limit ({self.max_turns}) is reached: the episode is over and {final}."
         reward = 0.0
         if terminated or truncated:
             reward = self._finish(episode, submitted if terminated else None)
@@ -360,13 +368,14 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
                 f"The tool {call.name} failed and made no image ({detail}). No round was used; "
                 "you may call a tool again or answer."
             )
+        score = self.scorer.score([image], [episode.task])[0]  # before any change: a scorer error changes nothing
         if episode.images:
             # Calling again after seeing I_k is the decision that I_k is not good enough.
             episode.decisions.append(Decision(len(episode.images), "retry"))
         episode.round += 1
         episode.images.append(image)
         episode.pixels = self._observed_pixels(image)
-        episode.scores.append(self.scorer.score([image], [episode.task])[0])
+        episode.scores.append(score)
         episode.rounds.append({"tool": call.name, "prompt": prompt, "seed": seed, "judge": None})
         episode.judge_pending = True
         return protocol.tool_result_text(len(episode.images), call.name, prompt, seed, episode.round, self.max_rounds)

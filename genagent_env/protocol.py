@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from genagent_env.tools.base import MAX_SEED
+
 _OPEN = re.compile(r"<\s*(judge|think|tool_call|answer)\s*>", re.IGNORECASE)
 _CLOSE = {name: re.compile(rf"<\s*/\s*{name}\s*>", re.IGNORECASE) for name in ("judge", "think", "tool_call", "answer")}
 _ANSWER = re.compile(r"(?:image_)?([0-9]{1,9})", re.IGNORECASE)
@@ -107,6 +109,39 @@ def _reject_constant(constant: str) -> Any:
     raise ValueError(f"{constant} is not valid JSON")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        duplicate = next(key for key in keys if keys.count(key) > 1)
+        raise ValueError(f"the key {quote(duplicate, 40)} appears twice")
+    return dict(pairs)
+
+
+def _load_json(text: str) -> Any:
+    """``json.loads`` that rejects NaN/Infinity and duplicate keys (raises ValueError/RecursionError)."""
+    return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+
+
+def _json_error(error: Exception) -> str:
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    text = str(error)
+    if "Exceeds the limit" in text:
+        return "a number has too many digits"
+    return text.splitlines()[0][:120] if text else type(error).__name__
+
+
+#: Rules every tool call obeys whatever the tool's own schema says (design.md §3).
+UNIVERSAL_RULES: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "prompt": {"type": "string", "minLength": 1},
+        "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
+    },
+    "required": ["prompt"],
+}
+
+
 def _type_ok(value: Any, expected: str) -> bool:
     # No coercion: booleans are not integers, 7.0 is not an integer, NaN and infinities are not numbers.
     if expected == "string":
@@ -164,10 +199,9 @@ def parse_tool_call(payload: str, tools: Mapping[str, Mapping[str, Any]]) -> Too
     Returns the :class:`ToolCall`, or an error message saying precisely what is wrong.
     """
     try:
-        data = json.loads(payload, parse_constant=_reject_constant)
+        data = _load_json(payload)
     except (ValueError, RecursionError) as error:
-        detail = str(error).splitlines()[0][:120] if not isinstance(error, RecursionError) else "nested too deeply"
-        return f"The tool call is not valid JSON ({detail}). Write {{\"name\": ..., \"arguments\": {{...}}}}."
+        return f"The tool call is not valid JSON ({_json_error(error)}). Write {{\"name\": ..., \"arguments\": {{...}}}}."
     if not isinstance(data, dict):
         return f"The tool call must be a JSON object, got a JSON {type(data).__name__}."
     unexpected = sorted(set(data) - {"name", "arguments"})
@@ -181,12 +215,16 @@ def parse_tool_call(payload: str, tools: Mapping[str, Mapping[str, Any]]) -> Too
     arguments = data.get("arguments")
     if isinstance(arguments, str):  # the OpenAI convention: arguments as a JSON-encoded object
         try:
-            arguments = json.loads(arguments, parse_constant=_reject_constant)
+            arguments = _load_json(arguments)
         except (ValueError, RecursionError):
             return "The tool call's \"arguments\" string is not a JSON object."
     if not isinstance(arguments, dict):
         return "The tool call needs \"arguments\": a JSON object with at least a \"prompt\"."
-    errors = validate_arguments(arguments, tools[name])
+    # The env's own rules first (a tool's schema may be looser), then the tool's schema.
+    universal = {key: value for key, value in arguments.items() if key in UNIVERSAL_RULES["properties"]}
+    errors = validate_arguments(universal, UNIVERSAL_RULES)
+    if not errors:
+        errors = validate_arguments(arguments, tools[name])
     if errors:
         return f"Invalid arguments for {name}: " + " ".join(errors)
     return ToolCall(name=name, arguments=dict(arguments))

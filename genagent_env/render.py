@@ -17,22 +17,28 @@ _FAIL = (190, 40, 40)
 
 
 def _wrap(draw: Any, text: str, width: int, lines: int) -> list[str]:
-    """Greedy word wrap to ``width`` pixels, at most ``lines`` lines (the last one ends in "...")."""
+    """Greedy word wrap to ``width`` pixels, at most ``lines`` lines (the last one ends in "...").
+
+    Agent text can be anything, so the work is bounded: the text is cut to what ``lines`` lines
+    could hold, and an over-long word is split at a measured character count, not char by char.
+    """
+    chars_per_line = max(int(width // max(draw.textlength("x"), 1.0)) * 2, 8)
+    flat = _ascii(" ".join(str(text)[: lines * chars_per_line * 2].split()))
     out: list[str] = []
     current = ""
-    for word in _ascii(" ".join(str(text).split())).split(" "):
+    for word in flat.split(" "):
         candidate = f"{current} {word}" if current else word
         if current and draw.textlength(candidate) > width:
             out.append(current)
             current = word
         else:
             current = candidate
-        while draw.textlength(current) > width:  # a single over-long word: break it
-            cut = max(1, len(current) - 1)
-            while cut > 1 and draw.textlength(current[:cut]) > width:
-                cut -= 1
-            out.append(current[:cut])
-            current = current[cut:]
+        while draw.textlength(current) > width and len(out) <= lines:
+            fits = max(1, int(len(current) * width / draw.textlength(current)))
+            out.append(current[:fits])
+            current = current[fits:]
+        if len(out) > lines:
+            break
     out.append(current)
     if len(out) > lines:
         out = out[:lines]
@@ -103,4 +109,5 @@ def message_text(message: Mapping[str, Any]) -> str:
 
 def transcript(messages: Sequence[Mapping[str, Any]]) -> str:
     """The conversation as plain text, one block per message."""
-    return "\n".join(f"[{message['role']}] {message_text(message)}" for message in messages) + "\n"
+    text = "\n".join(f"[{message['role']}] {message_text(message)}" for message in messages) + "\n"
+    return text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates from agent text become "?"

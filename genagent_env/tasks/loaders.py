@@ -21,7 +21,7 @@ def load_tasks(path: str | Path) -> list[dict[str, Any]]:
     ``"<file stem>/<line index>"``. Raises ``ValueError`` naming the line of a bad task.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
     if path.suffix.lower() == ".json":
         data = json.loads(text)
         if not isinstance(data, list):

@@ -26,8 +26,6 @@ from typing import Any
 
 #: The seven GenEval++ categories (the columns of the paper's GenEval++ table).
 GENEVAL_PP_TAGS = ("color", "count", "color_count", "color_pos", "pos_count", "pos_size", "multi_count")
-#: GenEval's six categories; its metadata files load through the same schema.
-GENEVAL_TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
 #: The ten GenEval colours.
 COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white")
 REGIONS = ("left", "right", "above", "below")
@@ -117,7 +115,18 @@ def normalize_task(task: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def plural_noun(noun: str, count: int) -> str:
+    """``plural_noun("cross", 2)`` -> ``"crosses"``; English plural for the usual class nouns."""
+    if count == 1:
+        return noun
+    if noun.endswith(("s", "x", "z", "ch", "sh")):
+        return noun + "es"
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return noun[:-1] + "ies"
+    return noun + "s"
+
+
 def describe_item(item: Mapping[str, Any]) -> str:
-    """``{"class": "circle", "count": 2, "color": "red"}`` -> ``"2 red circle(s)"`` (for messages)."""
+    """``{"class": "circle", "count": 2, "color": "red"}`` -> ``"2 red circles"`` (for messages)."""
     colour = f"{item['color']} " if item.get("color") else ""
-    return f"{item['count']} {colour}{item['class']}"
+    return f"{item['count']} {colour}{plural_noun(item['class'], item['count'])}"

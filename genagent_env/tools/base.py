@@ -109,8 +109,16 @@ class FunctionGenerator(Generator):
     ) -> None:
         if not callable(function):
             raise TypeError(f"expected a callable (prompt, seed) -> PIL.Image, got {function!r}")
+        try:
+            inspect.signature(function).bind("prompt", 0)
+        except TypeError:
+            raise TypeError(f"a generator function must take (prompt, seed); {function!r} does not") from None
+        except ValueError:  # builtins without a signature: trust them
+            pass
         self.function = function
         self.name = name or getattr(function, "__name__", "generator")
+        if self.name == "<lambda>":
+            raise ValueError("a lambda has no usable tool name: pass generators={'my_tool': fn} to name it")
         doc = inspect.getdoc(function)
         self.description = description or (doc.splitlines()[0] if doc else f"Generates an image with {self.name}.")
 
@@ -121,7 +129,8 @@ class FunctionGenerator(Generator):
 def as_rgb_image(value: Any) -> Image:
     """Check a generator's output and return it as an RGB PIL image.
 
-    Accepts a PIL image, or an ``H × W × 3`` (or ``H × W``) array: ``uint8``, or floats in [0, 1].
+    Accepts a PIL image, or an ``H × W × 3`` (or ``H × W``) array: integers in [0, 255], or floats
+    in [0, 1] (what pipelines return) or in [0, 255].
     Raises ``ValueError`` for anything a user would not want scored: an empty image, non-finite
     pixels (the NaN a diverged pipeline returns), or something that is not an image at all.
     """
@@ -138,9 +147,20 @@ def as_rgb_image(value: Any) -> Image:
             array = array[..., 0]
         if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)) or array.size == 0:
             raise ValueError(f"the generator returned an array of shape {array.shape}, not an H x W x 3 image")
-        if array.dtype != np.uint8:
-            if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
+        if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number):
+            raise ValueError(f"the generator returned a {array.dtype} array, not pixel values")
+        if np.issubdtype(array.dtype, np.integer) and array.dtype != np.uint8:
+            if array.min() < 0 or array.max() > 255:
+                raise ValueError("the generator returned integer pixels outside [0, 255]")
+            array = array.astype(np.uint8)
+        elif array.dtype != np.uint8:
+            if not np.isfinite(array).all():
                 raise ValueError("the generator returned non-finite pixel values (NaN or infinity)")
-            array = (np.clip(array, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+            low, high = float(array.min()), float(array.max())
+            if low >= -0.01 and high <= 1.01:  # the [0, 1] floats pipelines return
+                array = np.clip(array, 0.0, 1.0) * 255.0
+            elif low < 0.0 or high > 255.0:
+                raise ValueError(f"the generator returned float pixels in [{low:.3g}, {high:.3g}], neither [0, 1] nor [0, 255]")
+            array = np.asarray(array).round().astype(np.uint8)
         return PILImage.fromarray(array).convert("RGB")
     raise ValueError(f"the generator returned {type(value).__name__}, not an image")
