@@ -21,7 +21,7 @@ from genagent_env.scorers.base import PairwiseComparator, Score, Scorer, compare
 from genagent_env.scorers.registry import make_scorer
 from genagent_env.tasks.schema import normalize_task
 from genagent_env.tasks.suites import resolve_suite
-from genagent_env.tools.base import GenerationRequest, Generator, as_rgb_image
+from genagent_env.tools.base import GenerationRequest, Generator, as_rgb_image, call_with_timeout
 from genagent_env.tools.registry import make_generator
 
 if TYPE_CHECKING:
@@ -132,6 +132,9 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
     - ``privileged``: put the task's checklist in ``info["task"]`` (for teacher agents).
     - ``strict_format``: make text outside the tags a violation.
     - ``max_text_length``: the longest text observation (4096).
+    - ``max_action_length``: the ``max_length`` of the ``Text`` action space (longer messages are
+      still accepted and parsed).
+    - ``tool_timeout_s``: a tool call that takes longer is an error message to the agent (None: wait).
     - ``render_mode``: ``"rgb_array"`` (a picture of the trajectory) or ``"ansi"`` (the transcript).
     """
 
@@ -152,6 +155,7 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
         strict_format: bool = False,
         max_text_length: int = 4096,
         max_action_length: int = 16384,
+        tool_timeout_s: float | None = None,
         render_mode: str | None = None,
     ) -> None:
         if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
@@ -183,6 +187,9 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
         self.privileged = privileged
         self.strict_format = strict_format
         self.max_text_length = max_text_length
+        if tool_timeout_s is not None and not tool_timeout_s > 0:
+            raise ValueError(f"tool_timeout_s must be positive or None, got {tool_timeout_s!r}")
+        self.tool_timeout_s = tool_timeout_s
         self.render_mode = render_mode
         self._owned = [*(t for t, spec in zip(self.tools.values(), self._specs_given) if isinstance(spec, str))]
         if isinstance(scorer, str):
@@ -358,7 +365,8 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
         width, height = arguments.pop("width", None), arguments.pop("height", None)
         request = GenerationRequest(prompt=prompt, seed=seed, width=width, height=height, extra=arguments)
         try:
-            outputs = self.tools[call.name].generate([request])
+            tool = self.tools[call.name]
+            outputs = call_with_timeout(lambda: tool.generate([request]), self.tool_timeout_s)
             if not isinstance(outputs, (list, tuple)) or len(outputs) != 1:
                 raise ValueError("the generator did not return exactly one image for one request")
             image = as_rgb_image(outputs[0])

@@ -154,3 +154,21 @@ def test_unscorable_task_files_name_the_task(tmp_path):
                     '{"prompt": "a dog", "include": [{"class": "dog", "count": 1}]}\n')
     with pytest.raises(ValueError, match=r"task mine/00001 \('a dog'\): the shapes verifier cannot check class 'dog'"):
         GenAgentEnv(suite=str(path))
+
+
+def test_a_hanging_generator_times_out_into_an_error_message(colour_env):
+    import threading
+
+    release = threading.Event()
+
+    def hangs(prompt: str, seed: int) -> Image.Image:
+        release.wait(10)
+        return paint(prompt, seed)
+
+    env = colour_env(generators={"hangs": hangs, "paint": paint}, tool_timeout_s=0.2)
+    env.reset(seed=0, options={"task_index": 0})
+    obs, _, terminated, _, info = env.step('<tool_call>{"name": "hangs", "arguments": {"prompt": "red"}}</tool_call>')
+    release.set()
+    assert "TimeoutError" in obs["text"] and "0.2 s" in obs["text"] and info["round"] == 0 and not terminated
+    _, _, _, _, info = env.step('<tool_call>{"name": "paint", "arguments": {"prompt": "red"}}</tool_call>')
+    assert info["round"] == 1

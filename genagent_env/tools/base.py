@@ -164,3 +164,31 @@ def as_rgb_image(value: Any) -> Image:
             array = np.asarray(array).round().astype(np.uint8)
         return PILImage.fromarray(array).convert("RGB")
     raise ValueError(f"the generator returned {type(value).__name__}, not an image")
+
+
+def call_with_timeout(function: Callable[[], Any], timeout_s: float | None) -> Any:
+    """Run ``function()`` and return its result, or raise ``TimeoutError`` after ``timeout_s``.
+
+    The call runs in a daemon thread, so a hung generator is abandoned rather than stopped (Python
+    cannot kill a thread): it may keep its device busy until it returns. ``None`` waits forever.
+    """
+    if timeout_s is None:
+        return function()
+    import threading
+
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=target, name="genagent-tool-call", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        raise TimeoutError(f"the generator did not answer within {timeout_s:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
