@@ -141,3 +141,66 @@ def test_explicit_prompts_read_back_to_their_checklist():
               for c in ("count", "region", "size") for i in (0, 1)]
     for checks in (None, failed):
         assert items(explicit_prompt(task, checks)) == task["include"]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("a crescent moon", [("crescent", 1)]),
+        ("three crescent moons and a ring donut", [("crescent", 3), ("ring", 1)]),
+        ("a red diamond rhombus", [("diamond", 1)]),
+        ("a circle and a moon", [("circle", 1), ("crescent", 1)]),
+    ],
+)
+def test_a_shape_word_modifying_a_synonym_is_one_object(prompt, expected):
+    assert [(i["class"], i["count"]) for i in items(prompt)] == expected
+
+
+def test_one_after_a_colour_stands_for_the_previous_shape():
+    assert items("a red circle and a blue one") == [
+        {"class": "circle", "count": 1, "color": "red"},
+        {"class": "circle", "count": 1, "color": "blue"},
+    ]
+    assert items("two red circles and three blue ones") == [
+        {"class": "circle", "count": 2, "color": "red"},
+        {"class": "circle", "count": 3, "color": "blue"},
+    ]
+    # "one" as a count is still a count
+    assert items("a red circle and one blue square") == [
+        {"class": "circle", "count": 1, "color": "red"},
+        {"class": "square", "count": 1, "color": "blue"},
+    ]
+    # "the red one" names the red object already mentioned
+    assert items("a red circle and a blue square to the right of the red one")[1]["position"] == ["right of", 0]
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a circle, and right of it a square",
+        "a circle and to the right of it a square",
+        "a red circle with a blue square to its right",
+        "a circle with a square right of it",
+        "A circle. To its right, a square.",
+    ],
+)
+def test_pronoun_relations_refer_to_the_previous_object(prompt):
+    include = items(prompt)
+    assert [i["class"] for i in include] == ["circle", "square"]
+    assert include[1]["position"] == ["right of", 0]
+    assert "region" not in include[1] and "position" not in include[0]
+
+
+def test_fronted_pronoun_relations_bind_to_the_last_object():
+    assert items("a circle and a square, and above it a heart")[2]["position"] == ["above", 1]
+    assert items("a circle, and below it a square")[1]["position"] == ["below", 0]
+
+
+def test_chained_relations_each_bind_to_the_next_object():
+    assert items("a star left of a heart left of a hexagon") == [
+        {"class": "star", "count": 1, "position": ["left of", 1]},
+        {"class": "heart", "count": 1, "position": ["left of", 2]},
+        {"class": "hexagon", "count": 1},
+    ]
+    assert [i.get("position") for i in items("a ring above a cross above a dot")] == [
+        ["above", 1], ["above", 2], None]

@@ -171,3 +171,47 @@ def test_tasks_it_cannot_check_are_refused_up_front():
     env = GenAgentEnv()
     with pytest.raises(ValueError, match="cannot check class 'dog'"):
         env.reset(options={"task": {"prompt": "a dog", "include": [{"class": "dog", "count": 1}]}})
+
+
+def test_arrays_of_any_common_dtype_are_read_like_the_image():
+    image = _scene([PlannedObject("circle", "red", 1.0, LEFT), PlannedObject("square", "blue", 1.0, RIGHT)])
+    task = {"tag": "custom", "prompt": "x", "include": [
+        {"class": "circle", "count": 1, "color": "red", "region": "left"},
+        {"class": "square", "count": 1, "color": "blue", "position": ["right of", 0]}]}
+    pixels = np.asarray(image)
+    verifier = ShapesVerifier()
+    variants = [image, pixels, pixels.astype(np.float32) / 255, pixels.astype(np.float64) / 255,
+                pixels.astype(np.float32), pixels.transpose(2, 0, 1), pixels.astype(np.int64),
+                np.dstack([pixels, np.full(pixels.shape[:2], 255, dtype=np.uint8)])]
+    for variant in variants:
+        [score] = verifier.score([variant], [task])
+        assert score.passed, (getattr(variant, "dtype", None), score.details)
+        assert "error" not in score.details
+
+
+@pytest.mark.parametrize("thing", [None, "an image", np.zeros((2, 2, 2, 2)), np.full((8, 8, 3), -1.0),
+                                   np.full((8, 8, 3), np.nan), np.full((8, 8, 3), 1000), np.zeros((8, 8, 7))])
+def test_what_is_not_an_image_gets_a_failing_score_with_an_error(thing):
+    task = {"tag": "count", "prompt": "x", "include": [{"class": "circle", "count": 1}]}
+    [score] = ShapesVerifier().score([thing], [task])
+    assert not score.passed and score.score == 0.0
+    assert score.details["error"].startswith("cannot read the image")
+
+
+def test_counts_it_cannot_draw_are_refused():
+    verifier = ShapesVerifier()
+    for count in (0, 9, 12, -1, 2.5, "3", None, True):
+        with pytest.raises(ValueError, match=r"include item 0 \('circle'.*1 to 8"):
+            verifier.validate_task({"prompt": "x", "include": [{"class": "circle", "count": count}]})
+    verifier.validate_task({"prompt": "x", "include": [{"class": "circle", "count": 8}],
+                            "exclude": [{"class": "circle", "count": 9}]})
+    with pytest.raises(ValueError, match=r"exclude item 0 \('circle'.*1 to 9"):
+        verifier.validate_task({"prompt": "x", "include": [{"class": "circle", "count": 8}],
+                                "exclude": [{"class": "circle", "count": 10}]})
+
+
+def test_every_suite_task_is_valid():
+    verifier = ShapesVerifier()
+    for split in ("test", "train"):
+        for task in make_shapes_geneval(split):
+            verifier.validate_task(task)

@@ -7,17 +7,23 @@ Reading is lenient. ``"a photo of three red circles on the left and 2 blue squar
 them"`` gives two mentions: 3 red circles in the left half, and 2 blue squares right of mention 0.
 The reader understands
 
-- shapes, plurals and synonyms (``"balls"`` -> circle, ``"box"`` -> square), see :mod:`.vocab`;
+- shapes, plurals and synonyms (``"balls"`` -> circle, ``"box"`` -> square), see :mod:`.vocab`; a
+  shape word before a synonym of itself is one object (``"a crescent moon"``), and ``one``/``ones``
+  after a colour or size stands for the last shape named (``"a red circle and two blue ones"``);
 - counts as digits, number words, ``a``/``an``/``single``/``a pair of``, ``exactly``; a plural with
   no number is read as 2 and a vague quantity (``some`` 2, ``several``/``a few`` 3, ``many`` 5) as a
   rough number, both flagged ``count_vague``;
 - colours and sizes written before the noun (``"a big red star"``) or after it (``"a star that is
   red"``, ``"a star larger than the heart"``);
-- regions (``"on the left"``, ``"in the upper half of the image"``) and relations to other objects
-  (``"to the right of the circle"``, ``"above them"``): a direction word followed by an object or a
-  pronoun is a relation, otherwise a region. A spatial phrase belongs to the object before it in
-  its sentence, else the first object after it, else (in a sentence with no object, e.g. ``"All of
-  them on the left half of the image."``) to the objects of the previous sentence;
+- regions (``"on the left"``, ``"in the upper half of the image"``) and relations to other
+  objects (``"to the right of the circle"``, ``"above them"``, ``"to its right"``): a direction
+  word followed by an object or a pronoun (or after ``its``/``their``) is a relation, otherwise a
+  region. A pronoun relation written right before an object (``"a circle, and right of it a
+  square"``) places that object relative to the one before; in a chain (``"a star left of a heart
+  left of a hexagon"``) each relation places the object just named. Otherwise a spatial phrase
+  belongs to the object before it in its sentence, else the first object after it, else (in a
+  sentence with no object, e.g. ``"All of them on the left half of the image."``) to the objects
+  of the previous sentence;
 - references: ``"the circles"`` / ``"every circle"`` name an object already mentioned, and
   sentences starting with *make sure*, *ensure*, *remember*, *important*... restate objects
   instead of adding new ones (they mark the restated aspects as *emphasised*);
@@ -60,6 +66,9 @@ _SPAN_FILLERS = frozenset({
 }) | _DEFINITE | _ARTICLES | set(_VAGUE_COUNTS)
 _NEGATIONS = frozenset({"no", "without", "zero"})
 _PRONOUNS = frozenset({"it", "them", "they", "those", "these", "ones", "one", "that"})
+_POSSESSIVES = frozenset({"its", "their"})
+#: "one"/"ones" after a colour or size stands for the previous shape class.
+_ONE_NOUNS = {"one": False, "ones": True}
 _EMPHASIS_OPENERS = frozenset({"make", "ensure", "remember", "important", "note", "again", "really", "definitely",
                                "be", "check", "crucially", "critically", "please", "must"})
 _REGION_OF = {"left": "left", "right": "right", "top": "above", "above": "above", "upper": "above", "over": "above",
@@ -128,6 +137,7 @@ class _Noun:
     cls: str
     plural: bool
     span_start: int
+    pronoun: bool = False  # "one"/"ones" standing for the previous shape ("a red circle and a blue one")
 
 
 def _same_number(match: re.Match[str]) -> str:
@@ -175,6 +185,18 @@ class _Parser:
         self.mentions: list[Mention] = []
         self.excludes: list[dict[str, Any]] = []
         self.previous_group: list[int] = []
+        self.last_cls: str | None = None  # the class of the last shape noun read, for "a blue one"
+
+    def _is_one_noun(self, pos: int, start: int, end: int) -> bool:
+        """Whether "one"/"ones" at pos stands for the last shape: after a colour or size word
+        ("a blue one", "three big red ones"), and not itself a count of a following noun."""
+        tokens = self.tokens
+        if tokens[pos] not in _ONE_NOUNS or self.last_cls is None or pos == start:
+            return False
+        if tokens[pos - 1] not in COLOR_WORDS and tokens[pos - 1] not in SIZE_WORDS:
+            return False
+        following = tokens[pos + 1] if pos + 1 < end else ""
+        return following not in SHAPE_WORDS and following not in COLOR_WORDS and following not in SIZE_WORDS
 
     # -- nouns -------------------------------------------------------------------------------
     def _modifiers(self, span: list[str]) -> dict[str, Any]:
@@ -220,6 +242,9 @@ class _Parser:
                 self.excludes.append(exclude)
             return None
         existing = self._find_existing(noun.cls, mods["color"])
+        if noun.pronoun and mods["definite"] and mods["color"]:  # "the red one": whichever object is red
+            by_colour = [i for i, m in enumerate(self.mentions) if m.color == mods["color"]]
+            existing = by_colour[-1] if by_colour else existing
         if existing is not None and (emphasis or mods["definite"] or (as_target and not mods["article"])):
             mention = self.mentions[existing]
             if emphasis:
@@ -263,16 +288,19 @@ class _Parser:
         following = self.tokens[i + 1 : min(end, i + 5)]
         explicit = any(t in _EXPLICIT_REGION_WORDS for t in following)
         if token in ("left", "right", "top", "bottom"):
+            relation = _RELATION_OF[_REGION_OF[token]]
             if i + 1 < end and self.tokens[i + 1] == "of":
                 target = self._target(i + 2, end, nouns)
                 if target is not None:
-                    relation = _RELATION_OF[_REGION_OF[token]]
-                    return {"relation": relation, "target": target, "explicit": True}
+                    return {"relation": relation, "target": target, "explicit": True, "end": target[1]}
+            if i - 1 >= 0 and self.tokens[i - 1] in _POSSESSIVES:  # "to its right": of the object before
+                return {"relation": relation, "target": ("pronoun", i - 1), "explicit": True, "end": i}
             return {"region": _REGION_OF[token], "explicit": explicit}
         if token in ("above", "below", "over", "under", "beneath", "underneath"):
             target = self._target(i + 1, end, nouns)
             if target is not None:
-                return {"relation": _RELATION_OF[_REGION_OF[token]], "target": target, "explicit": True}
+                return {"relation": _RELATION_OF[_REGION_OF[token]], "target": target, "explicit": True,
+                        "end": target[1]}
             return {"region": _REGION_OF[token], "explicit": explicit}
         if token in ("upper", "lower"):
             return {"region": _REGION_OF[token], "explicit": explicit}
@@ -298,10 +326,17 @@ class _Parser:
         tokens = self.tokens
         nouns: dict[int, _Noun] = {}
         for pos in range(start, end):
+            lower = max([p + 1 for p in nouns] + [start])
             if tokens[pos] in SHAPE_WORDS:
                 cls, is_plural = SHAPE_WORDS[tokens[pos]]
-                lower = max([p + 1 for p in nouns] + [start])
-                nouns[pos] = _Noun(pos, cls, is_plural, _span_start(tokens, pos, lower))
+                if pos + 1 < end and SHAPE_WORDS.get(tokens[pos + 1], ("",))[0] == cls:
+                    continue  # "crescent moon", "ring donut": a shape word modifying the same shape
+                first = pos - 1 if pos - 1 >= lower and SHAPE_WORDS.get(tokens[pos - 1], ("",))[0] == cls else pos
+                nouns[pos] = _Noun(pos, cls, is_plural, _span_start(tokens, first, lower))
+                self.last_cls = cls
+            elif self._is_one_noun(pos, start, end):
+                nouns[pos] = _Noun(pos, self.last_cls, _ONE_NOUNS[tokens[pos]], _span_start(tokens, pos, lower),
+                                   pronoun=True)
         span_tokens = {p for n in nouns.values() for p in range(n.span_start, n.pos)}
         emphasis = bool(end > start and tokens[start] in _EMPHASIS_OPENERS)
         n_before = len(self.mentions)
@@ -315,12 +350,15 @@ class _Parser:
                 resolved[pos] = self._noun(nouns[pos], index, emphasis, as_target)
             return resolved[pos]
 
+        last_target: int | None = None  # the mention just named as a relation's object, for chains
+
         pos = start
         while pos < end:
             token = tokens[pos]
             if pos in nouns:
                 was_target = pos in resolved  # named as the object of a relation: not an anchor
                 mention = resolve(pos)
+                last_target = mention if was_target else None
                 if mention is not None and mention not in anchors and not was_target:
                     anchors.append(mention)
                     for phrase in pending:
@@ -334,8 +372,17 @@ class _Parser:
             phrase = self._spatial(pos, end, nouns)
             if phrase is not None:
                 emphasised_aspects.add("place")
-                if anchors:
-                    self._attach(phrase, [anchors[-1]], anchors, resolve)
+                before = anchors[-1] if anchors else (self.previous_group[-1] if self.previous_group else None)
+                if "relation" in phrase and phrase["target"][0] == "pronoun" and before is not None \
+                        and self._fronted(phrase["end"], end, nouns):
+                    # "a circle, and right of it a square": the next object, placed relative to the last one
+                    pending.append({**phrase, "target_index": before})
+                elif anchors:
+                    owner = anchors[-1]
+                    placed = self.mentions[owner].relation is not None or self.mentions[owner].region is not None
+                    if "relation" in phrase and placed and last_target is not None:
+                        owner = last_target  # "a star left of a heart left of a hexagon": the heart's relation
+                    self._attach(phrase, [owner], anchors, resolve)
                 else:
                     pending.append(phrase)
                 pos += 1
@@ -374,9 +421,17 @@ class _Parser:
         if anchors:
             self.previous_group = anchors
 
+    def _fronted(self, phrase_end: int, end: int, nouns: dict[int, _Noun]) -> bool:
+        """Whether a spatial phrase ending at phrase_end comes right before the object it places
+        ("right of it a square"), i.e. only modifier words lie between it and the next noun."""
+        i = phrase_end + 1
+        while i < end and i not in nouns and _is_span_word(self.tokens[i]):
+            i += 1
+        return i in nouns
+
     def _attach(self, phrase: dict[str, Any], owners: list[int], anchors: list[int], resolve: Any) -> None:
         phrase = dict(phrase)
-        if "relation" in phrase:
+        if "relation" in phrase and "target_index" not in phrase:
             kind, pos = phrase["target"]
             if kind == "noun":
                 phrase["target_index"] = resolve(pos, as_target=True)

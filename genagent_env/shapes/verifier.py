@@ -42,7 +42,7 @@ from scipy import ndimage
 from genagent_env.scorers.base import Score, Scorer
 from genagent_env.shapes.reader import task_from_prompt
 from genagent_env.shapes.renderer import shape_mask
-from genagent_env.shapes.vocab import ASPECT, BACKGROUND, PALETTE, SHAPES, plural
+from genagent_env.shapes.vocab import ASPECT, BACKGROUND, MAX_COUNT, PALETTE, SHAPES, plural
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -129,21 +129,51 @@ def _classify(mask: np.ndarray) -> str:
 
 
 def _as_rgb_array(image: Any) -> np.ndarray:
-    """Any PIL image (any mode) or array as an ``H x W x 3`` uint8 array."""
+    """Any PIL image (any mode) or array as an ``H x W x 3`` uint8 array.
+
+    Arrays may be ``H x W`` (grey), ``H x W x C`` or ``C x H x W`` with 1, 3 or 4 channels (alpha is
+    dropped, as PIL's RGBA -> RGB does); integer arrays must hold values in [0, 255], float arrays
+    values in [0, 1] (scaled by 255) or, when any value exceeds 1, in [0, 255]. Raises ``ValueError``
+    or ``TypeError`` for anything else rather than guessing.
+    """
     from PIL import Image as PILImage
 
+    if isinstance(image, PILImage.Image):
+        return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
     if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
         return image
-    if not isinstance(image, PILImage.Image):
-        image = PILImage.fromarray(np.asarray(image))
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    return np.asarray(image)
+    if image is None or isinstance(image, (str, bytes)):
+        raise TypeError(f"expected a PIL image or an array, got {type(image).__name__}")
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (1, 3, 4):
+        array = array.transpose(1, 2, 0)  # channels first (a torch-style tensor)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an H x W or H x W x 1/3/4 array, got shape {array.shape}")
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8) * 255
+    elif np.issubdtype(array.dtype, np.floating):
+        if array.size and not np.isfinite(array).all():
+            raise ValueError("the image array holds NaN or infinite values")
+        low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+        if low < 0.0 or high > 255.0:
+            raise ValueError(f"float image values must lie in [0, 1] or [0, 255], got [{low:g}, {high:g}]")
+        array = np.rint(array * 255.0 if high <= 1.0 else array).astype(np.uint8)
+    elif np.issubdtype(array.dtype, np.integer):
+        if array.size and (int(array.min()) < 0 or int(array.max()) > 255):
+            raise ValueError(f"integer image values must lie in [0, 255], got [{array.min()}, {array.max()}]")
+        array = array.astype(np.uint8)
+    else:
+        raise TypeError(f"cannot read an image array of dtype {array.dtype}")
+    array = array[:, :, :3] if array.shape[2] != 1 else np.repeat(array, 3, axis=2)
+    return np.ascontiguousarray(array)
 
 
 def detect(image: Any) -> list[dict[str, Any]]:
     """Objects in an image (PIL image of any mode and size, or an array): one dict per object with
-    ``class``, ``color``, ``centroid`` (x, y) and ``area``, in reading order."""
+    ``class``, ``color``, ``centroid`` (x, y) and ``area``, in reading order. Raises ``ValueError`` or
+    ``TypeError`` for something that is not an image (see :func:`_as_rgb_array`)."""
     pixels = _as_rgb_array(image)
     height, width = pixels.shape[:2]
     if height == 0 or width == 0:
@@ -336,8 +366,10 @@ def evaluate(
 class ShapesVerifier(Scorer):
     """Pixel-level checklist scorer for ShapesWorld images (see the module docstring).
 
-    Never raises on an image: anything PIL can hold (any mode, any size, photos, noise) is
-    converted to RGB and read; an image with no recognisable objects simply fails its counts.
+    Never raises on an image: anything PIL can hold (any mode, any size, photos, noise) and any
+    uint8 or float image array is converted to RGB and read; an image with no recognisable objects
+    simply fails its counts. Something that cannot be read as an image (``None``, a string, a
+    float array outside [0, 255], a 5-D array...) gets a failing score with ``details["error"]``.
     """
 
     name = "shapes"
@@ -347,7 +379,13 @@ class ShapesVerifier(Scorer):
             raise ValueError(f"got {len(images)} images for {len(tasks)} tasks")
         scores = []
         for image, task in zip(images, tasks):
-            pixels = _as_rgb_array(image)
+            try:
+                pixels = _as_rgb_array(image)
+            except Exception as error:  # anything that is not an image: a failing score that says why
+                message = f"cannot read the image: {error}"
+                scores.append(Score(passed=False, score=0.0,
+                                    details={"checks": [], "failed": [message], "detected": [], "error": message}))
+                continue
             detections = detect(pixels)
             checks = evaluate(task, detections, pixels.shape[1], pixels.shape[0])
             passed = sum(1 for c in checks if c["ok"])
@@ -366,10 +404,20 @@ class ShapesVerifier(Scorer):
         return task_from_prompt(prompt)
 
     def validate_task(self, task: Mapping[str, Any]) -> None:
-        """ShapesWorld checks only its own shapes and palette colours, and needs something to check."""
+        """ShapesWorld checks only its own shapes and palette colours, include counts it can draw
+        (1..MAX_COUNT) and exclude counts up to MAX_COUNT + 1, and needs something to check."""
         if not task.get("include"):
             raise ValueError("the shapes verifier needs a task with at least one include item")
-        for item in [*task["include"], *(task.get("exclude") or [])]:
+        excludes = list(task.get("exclude") or [])
+        for kind, items, limit in (("include", task["include"], MAX_COUNT), ("exclude", excludes, MAX_COUNT + 1)):
+            for i, item in enumerate(items):
+                count = item.get("count")
+                if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= limit:
+                    raise ValueError(
+                        f"the shapes verifier cannot check {kind} item {i} ({item.get('class')!r}, count {count!r}): "
+                        f"ShapesWorld {kind} counts are whole numbers from 1 to {limit}"
+                    )
+        for item in [*task["include"], *excludes]:
             if item["class"] not in SHAPES:
                 raise ValueError(
                     f"the shapes verifier cannot check class {item['class']!r}; ShapesWorld shapes are: {', '.join(SHAPES)}"

@@ -80,6 +80,10 @@ COLOR_SYNONYMS: dict[str, str] = {
 #: Every word that names a palette colour -> colour (grey is the background, so it names none).
 COLOR_WORDS: dict[str, str] = {c: c for c in COLORS} | {w: c for w, c in COLOR_SYNONYMS.items() if c}
 
+#: The most instances of one class a ShapesWorld task asks for (counts are 1..MAX_COUNT, design.md §6);
+#: an exclude item may say "fewer than MAX_COUNT + 1" (GenEval's "exclude count + 1" idiom).
+MAX_COUNT = 8
+
 #: Number words -> value. "one".."eight" are what the suite uses; the rest are read leniently.
 NUMBER_WORDS: dict[str, int] = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
