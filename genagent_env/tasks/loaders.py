@@ -15,7 +15,9 @@ from genagent_env.tasks.schema import normalize_task
 
 
 def load_tasks(path: str | Path) -> list[dict[str, Any]]:
-    """Read tasks from a ``.jsonl`` file (one task per line) or a ``.json`` file (a list of tasks).
+    """Read tasks from a ``.jsonl`` file (one task per line) or a ``.json`` file (a list of tasks,
+    or a WISE data file, recognised by its ``Prompt``/``prompt_id`` fields and read by
+    :func:`genagent_env.tasks.wise.load_wise`).
 
     Each task is validated with :func:`normalize_task`; a task without an ``id`` gets
     ``"<file stem>/<line index>"``. Raises ``ValueError`` naming the line of a bad task.
@@ -26,6 +28,10 @@ def load_tasks(path: str | Path) -> list[dict[str, Any]]:
         data = json.loads(text)
         if not isinstance(data, list):
             raise ValueError(f"{path}: expected a JSON list of tasks")
+        if data and isinstance(data[0], dict) and "Prompt" in data[0] and "prompt_id" in data[0]:
+            from genagent_env.tasks.wise import load_wise  # WISE's own file layout
+
+            return load_wise(path)
         raw = list(enumerate(data, start=1))
     else:
         raw = []
