@@ -10,6 +10,9 @@ from genagent_env.scorers.base import Scorer
 
 SCORERS: Registry[Scorer] = Registry("scorer", entry_point_group="genagent_env.scorers")
 SCORERS.register("shapes", "genagent_env.shapes.verifier:ShapesVerifier")
+SCORERS.register("clip", "genagent_env.scorers.clip:CLIPScorer")
+SCORERS.register("detector", "genagent_env.scorers.detector:DetectorScorer")
+SCORERS.register("vlm-judge", "genagent_env.scorers.vlm_judge:VLMJudgeScorer")
 
 
 def register_scorer(name: str, factory: Callable[..., Scorer] | str, **defaults: Any) -> None:
