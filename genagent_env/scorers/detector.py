@@ -13,17 +13,11 @@ COCO Mask2Former, as GenEval++-style evaluations of open class names need):
 3. **Colour** each kept box of a class whose colour matters: CLIP zero-shot classification of the
    box crop among the ten GenEval colours, with GenEval's prompts ``"a photo of a {color} {class}"``,
    ``"a photo of a {color}-colored {class}"``, ``"a photo of a {color} object"`` (embeddings averaged).
-4. **Check** (:func:`evaluate`, a pure function over detections ``{"class", "box", "score", "color"}``;
-   an item's *instances* are the kept detections of its class, and of its colour where it names one):
-
-   - ``count``: exactly ``count`` instances (GenEval++; GenEval itself asked for at least);
-   - ``region``: at least one instance and every instance's box centre in that half of the image;
-   - ``position`` (``[relation, index]``): for every pair of instances, the centre relation holds by
-     a margin of 0.1 of the image width (left/right) or height (above/below);
-   - ``size``: a ``larger`` item's smallest box covers at least 1.5 times the area of the largest box
-     of the items it is compared with (those labelled the opposite way, else all other items);
-     ``smaller`` the other way round;
-   - ``exclude``: fewer than ``count`` instances.
+4. **Check** (:func:`evaluate`, a pure function over detections ``{"class", "box", "score", "color"}``):
+   the GenEval++ checklist of :func:`genagent_env.scorers.checklist.evaluate_checklist` (its module
+   docstring defines each check; GenEval itself asked for at least ``count``), over the kept
+   detections as instances, with each box's centre as its centroid and the box's area as its area,
+   and :attr:`~GenEvalThresholds.position_margin` (0.1) and :attr:`~GenEvalThresholds.size_ratio` (1.5).
 
 ``Score.score`` is the fraction of checks that pass, ``passed`` that all do, and ``details`` has the
 layout of the ShapesWorld verifier: ``checks`` (``{"check", "item", "ok", "message"}``), ``failed``
@@ -51,8 +45,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from genagent_env.scorers.base import Score, Scorer
+from genagent_env.scorers.checklist import evaluate_checklist
 from genagent_env.scorers.clip import OpenCLIPModel, default_device, load_open_clip
-from genagent_env.tasks.schema import COLORS, plural_noun
+from genagent_env.tasks.schema import COLORS
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -116,141 +111,12 @@ def keep_detections(
     return kept
 
 
-def _noun(item: Mapping[str, Any], count: int) -> str:
-    colour = f"{item['color']} " if item.get("color") else ""
-    return f"{colour}{plural_noun(str(item['class']), count)}"
-
-
-def _instances(item: Mapping[str, Any], detections: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    colour = item.get("color")
-    return [d for d in detections if d["class"] == item["class"] and (not colour or d.get("color") == colour)]
-
-
-def _every(item: Mapping[str, Any]) -> str:
-    """"the red apple" for one object, "every red apple" for several."""
-    return f"{'the' if int(item['count']) == 1 else 'every'} {_noun(item, 1)}"
-
-
-def _count_check(i: int, item: Mapping[str, Any], detections: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    found = _instances(item, detections)
-    want = int(item["count"])
-    ok = len(found) == want
-    if ok:
-        message = f"there {'is' if want == 1 else 'are'} exactly {want} {_noun(item, want)}, as asked"
-    else:
-        message = f"expected exactly {want} {_noun(item, want)}, found {len(found)}"
-        if item.get("color"):
-            others = [d for d in detections if d["class"] == item["class"] and d.get("color") != item["color"]]
-            if others:
-                colours = sorted({str(d.get("color")) for d in others})
-                nouns = plural_noun(str(item["class"]), len(others))
-                message += f" (and {len(others)} {nouns} in {' and '.join(colours)})"
-    return {"check": "count", "item": i, "ok": ok, "message": message}
-
-
-_HALF = {"left": "left half", "right": "right half", "above": "top half", "below": "bottom half"}
-_RELATION_WORDS = {"left of": "to the left of", "right of": "to the right of", "above": "above", "below": "below"}
-
-
-def _in_region(detection: Mapping[str, Any], region: str, width: int, height: int) -> bool:
-    x, y = centroid(detection)
-    return {"left": x < width / 2, "right": x > width / 2, "above": y < height / 2, "below": y > height / 2}[region]
-
-
-def _region_check(i: int, item: Mapping[str, Any], detections: Sequence[Mapping[str, Any]],
-                  width: int, height: int) -> dict[str, Any]:
-    found = _instances(item, detections)
-    region = str(item["region"])
-    outside = [d for d in found if not _in_region(d, region, width, height)]
-    ok = bool(found) and not outside
-    where = f"the {_HALF[region]} of the image"
-    if not found:
-        message = f"expected {_every(item)} in {where}, but there is no {_noun(item, 1)}"
-    elif ok:
-        message = f"{_every(item)} is in {where}"
-    elif len(found) == 1:
-        message = f"expected {_every(item)} in {where}, but it is not"
-    else:
-        verb = "is" if len(outside) == 1 else "are"
-        message = f"expected {_every(item)} in {where}; {len(outside)} of {len(found)} {verb} not"
-    return {"check": "region", "item": i, "ok": ok, "message": message}
-
-
-def _holds(a: Mapping[str, Any], b: Mapping[str, Any], relation: str, width: int, height: int,
-           margin: float) -> bool:
-    (ax, ay), (bx, by) = centroid(a), centroid(b)
-    if relation == "left of":
-        return ax < bx - margin * width
-    if relation == "right of":
-        return ax > bx + margin * width
-    if relation == "above":
-        return ay < by - margin * height
-    return ay > by + margin * height
-
-
-def _position_check(i: int, item: Mapping[str, Any], include: Sequence[Mapping[str, Any]],
-                    detections: Sequence[Mapping[str, Any]], width: int, height: int,
-                    margin: float) -> dict[str, Any]:
-    relation, j = item["position"]
-    other = include[j]
-    found, reference = _instances(item, detections), _instances(other, detections)
-    pairs = [(a, b) for a in found for b in reference if a is not b]
-    bad = [p for p in pairs if not _holds(p[0], p[1], relation, width, height, margin)]
-    ok = bool(pairs) and not bad
-    phrase = f"{_every(item)} {{}} {_RELATION_WORDS[relation]} {_every(other)}"
-    if not pairs:
-        missing = _noun(item, 1) if not found else _noun(other, 1)
-        message = f"expected {phrase.format('to be')}, but there is no {missing}"
-    elif ok:
-        message = phrase.format("is")
-    else:
-        axis = "width" if relation in ("left of", "right of") else "height"
-        by = f"by at least {margin:.0%} of the image {axis}"
-        if len(pairs) == 1:
-            message = f"expected {phrase.format('to be')} ({by}), but it is not"
-        else:
-            message = f"expected {phrase.format('to be')} ({by}); {len(bad)} of {len(pairs)} pairs are not"
-    return {"check": "position", "item": i, "ok": ok, "message": message}
-
-
-def _size_check(i: int, item: Mapping[str, Any], include: Sequence[Mapping[str, Any]],
-                detections: Sequence[Mapping[str, Any]], ratio: float) -> dict[str, Any]:
-    label = str(item["size"])
-    opposite = "smaller" if label == "larger" else "larger"
-    compared = [j for j, other in enumerate(include) if j != i and other.get("size") == opposite]
-    compared = compared or [j for j in range(len(include)) if j != i]
-    found = _instances(item, detections)
-    others = [d for j in compared for d in _instances(include[j], detections) if all(d is not f for f in found)]
-    subject = f"the {_noun(item, int(item['count']))}"
-    names = " and ".join(f"the {_noun(include[j], int(include[j]['count']))}" for j in compared) or "the other objects"
-    if not found or not others:
-        missing = _noun(item, 2) if not found else " or ".join(_noun(include[j], 2) for j in compared)
-        missing = missing or "other objects"
-        message = f"expected {subject} to be clearly {label} than {names}, but there are no {missing}"
-        return {"check": "size", "item": i, "ok": False, "message": message}
-    if label == "larger":
-        ok = min(area(d) for d in found) >= ratio * max(area(d) for d in others)
-    else:
-        ok = ratio * max(area(d) for d in found) <= min(area(d) for d in others)
-    verb = "is" if int(item["count"]) == 1 else "are"
-    if ok:
-        message = f"{subject} {verb} clearly {label} than {names}"
-    else:
-        message = (f"expected {subject} to be clearly {label} than {names} (at least {ratio:g} times the area), "
-                   f"but {'it is' if verb == 'is' else 'they are'} not")
-    return {"check": "size", "item": i, "ok": ok, "message": message}
-
-
-def _exclude_check(i: int, item: Mapping[str, Any], detections: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    found = _instances(item, detections)
-    limit = int(item["count"])
-    ok = len(found) < limit
-    if limit == 1:
-        message = f"there are no {_noun(item, 2)}" if ok else f"expected no {_noun(item, 2)}, found {len(found)}"
-    else:
-        message = (f"there are fewer than {limit} {_noun(item, limit)}" if ok
-                   else f"expected fewer than {limit} {_noun(item, limit)}, found {len(found)}")
-    return {"check": "exclude", "item": i, "ok": ok, "message": message}
+def _as_instances(detections: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Detections as the checklist's instances: ``class``, ``color`` (``None`` where absent),
+    ``centroid`` and ``area`` of the box (the same detection object gives the same instance)."""
+    made: dict[int, dict[str, Any]] = {}
+    return [made.setdefault(id(d), {"class": d["class"], "color": d.get("color"),
+                                    "centroid": centroid(d), "area": area(d)}) for d in detections]
 
 
 def evaluate(
@@ -265,20 +131,9 @@ def evaluate(
     ``detections`` are dicts with ``class``, ``box`` ``(x0, y0, x1, y1)`` in pixels, ``score`` and,
     where a colour matters, ``color``; they are first filtered with :func:`keep_detections`.
     """
-    kept = keep_detections(task, detections, thresholds)
-    include = list(task.get("include", []))
-    checks = []
-    for i, item in enumerate(include):
-        checks.append(_count_check(i, item, kept))
-        if item.get("region"):
-            checks.append(_region_check(i, item, kept, width, height))
-        if item.get("position"):
-            checks.append(_position_check(i, item, include, kept, width, height, thresholds.position_margin))
-        if item.get("size"):
-            checks.append(_size_check(i, item, include, kept, thresholds.size_ratio))
-    for i, item in enumerate(task.get("exclude", []) or []):
-        checks.append(_exclude_check(i, item, kept))
-    return checks
+    kept = _as_instances(keep_detections(task, detections, thresholds))
+    return evaluate_checklist(task, kept, width, height, position_margin=thresholds.position_margin,
+                              size_ratio=thresholds.size_ratio)
 
 
 # -- the models -----------------------------------------------------------------------------------

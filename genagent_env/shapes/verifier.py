@@ -14,17 +14,9 @@ Perception (:func:`detect`):
    as wide as tall);
 4. centroid (x, y) and area in pixels.
 
-Checks (:func:`evaluate`, as GenEval / GenEval++ define them; an item's *instances* are the detected
-objects of its class, and of its colour where it names one):
-
-- ``count``: exactly ``count`` instances;
-- ``region``: at least one instance and every instance's centroid in that half of the image;
-- ``position`` (GenEval ``[relation, index]``): for every pair of instances, the relation holds by a
-  margin of :data:`POSITION_MARGIN` of the image width (left/right) or height (above/below);
-- ``size``: a ``larger`` item's smallest instance covers at least :data:`SIZE_RATIO` times the
-  largest instance of the items it is compared with (those with the opposite label, else all other
-  items); ``smaller`` the other way round;
-- ``exclude``: fewer than ``count`` instances.
+Checks (:func:`evaluate`): the GenEval / GenEval++ checklist of
+:func:`genagent_env.scorers.checklist.evaluate_checklist` (its module docstring defines each check),
+over the detected objects, with :data:`POSITION_MARGIN` and :data:`SIZE_RATIO`.
 
 ``Score.score`` is the fraction of checks that pass and ``passed`` says all of them do. The verifier
 never sees the renderer's scene record; the tests compare the two.
@@ -40,19 +32,16 @@ import numpy as np
 from scipy import ndimage
 
 from genagent_env.scorers.base import Score, Scorer
+from genagent_env.scorers.checklist import POSITION_MARGIN, SIZE_RATIO, evaluate_checklist
 from genagent_env.shapes.reader import task_from_prompt
 from genagent_env.shapes.renderer import shape_mask
-from genagent_env.shapes.vocab import ASPECT, BACKGROUND, MAX_COUNT, PALETTE, SHAPES, plural
+from genagent_env.shapes.vocab import ASPECT, BACKGROUND, MAX_COUNT, PALETTE, SHAPES
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
 #: Largest RGB distance at which a pixel still counts as a palette colour.
 COLOR_TOLERANCE = 45.0
-#: GenEval's position margin, as a fraction of the image size.
-POSITION_MARGIN = 0.1
-#: How many times the area a "larger" object must cover.
-SIZE_RATIO = 1.5
 #: Side of the grid a component's mask is sampled on for classification.
 GRID = 16
 #: Largest side a template is drawn at.
@@ -210,157 +199,13 @@ def detect(image: Any) -> list[dict[str, Any]]:
 
 # -- checks -------------------------------------------------------------------------------------
 
-def _noun(item: Mapping[str, Any], count: int) -> str:
-    colour = f"{item['color']} " if item.get("color") else ""
-    return f"{colour}{plural(str(item['class']), count)}"
-
-
-def _instances(item: Mapping[str, Any], detections: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    colour = item.get("color")
-    return [d for d in detections if d["class"] == item["class"] and (not colour or d["color"] == colour)]
-
-
-def _count_check(i: int, item: Mapping[str, Any], detections: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    found = _instances(item, detections)
-    want = int(item["count"])
-    ok = len(found) == want
-    if ok:
-        message = f"there {'is' if want == 1 else 'are'} exactly {want} {_noun(item, want)}, as asked"
-    else:
-        message = f"expected exactly {want} {_noun(item, want)}, found {len(found)}"
-        if item.get("color"):
-            others = [d for d in detections if d["class"] == item["class"] and d["color"] != item["color"]]
-            if others:
-                colours = sorted({d["color"] for d in others})
-                message += f" (and {len(others)} {plural(str(item['class']), len(others))} in {' and '.join(colours)})"
-    return {"check": "count", "item": i, "ok": ok, "message": message}
-
-
-_HALF = {"left": "left half", "right": "right half", "above": "top half", "below": "bottom half"}
-_RELATION_WORDS = {"left of": "to the left of", "right of": "to the right of", "above": "above", "below": "below"}
-
-
-def _in_region(detection: Mapping[str, Any], region: str, width: int, height: int) -> bool:
-    x, y = detection["centroid"]
-    return {"left": x < width / 2, "right": x > width / 2, "above": y < height / 2, "below": y > height / 2}[region]
-
-
-def _every(item: Mapping[str, Any]) -> str:
-    """ "the red circle" for a single object, "every red circle" for several."""
-    return f"{'the' if int(item['count']) == 1 else 'every'} {_noun(item, 1)}"
-
-
-def _region_check(i: int, item: Mapping[str, Any], detections: Sequence[Mapping[str, Any]],
-                  width: int, height: int) -> dict[str, Any]:
-    found = _instances(item, detections)
-    region = str(item["region"])
-    outside = [d for d in found if not _in_region(d, region, width, height)]
-    ok = bool(found) and not outside
-    where = f"the {_HALF[region]} of the image"
-    if not found:
-        message = f"expected {_every(item)} in {where}, but there is no {_noun(item, 1)}"
-    elif ok:
-        message = f"{_every(item)} is in {where}"
-    elif len(found) == 1:
-        message = f"expected {_every(item)} in {where}, but it is not"
-    else:
-        verb = "is" if len(outside) == 1 else "are"
-        message = f"expected {_every(item)} in {where}; {len(outside)} of {len(found)} {verb} not"
-    return {"check": "region", "item": i, "ok": ok, "message": message}
-
-
-def _holds(a: Mapping[str, Any], b: Mapping[str, Any], relation: str, width: int, height: int) -> bool:
-    (ax, ay), (bx, by) = a["centroid"], b["centroid"]
-    if relation == "left of":
-        return ax < bx - POSITION_MARGIN * width
-    if relation == "right of":
-        return ax > bx + POSITION_MARGIN * width
-    if relation == "above":
-        return ay < by - POSITION_MARGIN * height
-    return ay > by + POSITION_MARGIN * height
-
-
-def _position_check(i: int, item: Mapping[str, Any], include: Sequence[Mapping[str, Any]],
-                    detections: Sequence[Mapping[str, Any]], width: int, height: int) -> dict[str, Any]:
-    relation, j = item["position"]
-    other = include[j]
-    found, reference = _instances(item, detections), _instances(other, detections)
-    pairs = [(a, b) for a in found for b in reference]
-    bad = [p for p in pairs if not _holds(p[0], p[1], relation, width, height)]
-    ok = bool(pairs) and not bad
-    phrase = f"{_every(item)} {{}} {_RELATION_WORDS[relation]} {_every(other)}"
-    if not pairs:
-        missing = _noun(item, 1) if not found else _noun(other, 1)
-        message = f"expected {phrase.format('to be')}, but there is no {missing}"
-    elif ok:
-        message = phrase.format("is")
-    else:
-        axis = "width" if relation in ("left of", "right of") else "height"
-        margin = f"by at least {POSITION_MARGIN:.0%} of the image {axis}"
-        if len(pairs) == 1:
-            message = f"expected {phrase.format('to be')} ({margin}), but it is not"
-        else:
-            message = f"expected {phrase.format('to be')} ({margin}); {len(bad)} of {len(pairs)} pairs are not"
-    return {"check": "position", "item": i, "ok": ok, "message": message}
-
-
-def _size_check(i: int, item: Mapping[str, Any], include: Sequence[Mapping[str, Any]],
-                detections: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    label = str(item["size"])
-    opposite = "smaller" if label == "larger" else "larger"
-    compared = [j for j, other in enumerate(include) if j != i and other.get("size") == opposite]
-    compared = compared or [j for j in range(len(include)) if j != i]
-    found = _instances(item, detections)
-    others = [d for j in compared for d in _instances(include[j], detections) if d not in found]
-    subject = f"the {_noun(item, int(item['count']))}"
-    names = " and ".join(f"the {_noun(include[j], int(include[j]['count']))}" for j in compared) or "the other objects"
-    if not found or not others:
-        missing = _noun(item, 2) if not found else " or ".join(_noun(include[j], 2) for j in compared)
-        missing = missing or "other objects"
-        message = f"expected {subject} to be clearly {label} than {names}, but there are no {missing}"
-        return {"check": "size", "item": i, "ok": False, "message": message}
-    if label == "larger":
-        ok = min(d["area"] for d in found) >= SIZE_RATIO * max(d["area"] for d in others)
-    else:
-        ok = SIZE_RATIO * max(d["area"] for d in found) <= min(d["area"] for d in others)
-    verb = "is" if int(item["count"]) == 1 else "are"
-    if ok:
-        message = f"{subject} {verb} clearly {label} than {names}"
-    else:
-        message = (f"expected {subject} to be clearly {label} than {names} (at least {SIZE_RATIO:g} times the area), "
-                   f"but {'it is' if verb == 'is' else 'they are'} not")
-    return {"check": "size", "item": i, "ok": ok, "message": message}
-
-
-def _exclude_check(i: int, item: Mapping[str, Any], detections: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    found = _instances(item, detections)
-    limit = int(item["count"])
-    ok = len(found) < limit
-    if limit == 1:
-        message = f"there are no {_noun(item, 2)}" if ok else f"expected no {_noun(item, 2)}, found {len(found)}"
-    else:
-        message = (f"there are fewer than {limit} {_noun(item, limit)}" if ok
-                   else f"expected fewer than {limit} {_noun(item, limit)}, found {len(found)}")
-    return {"check": "exclude", "item": i, "ok": ok, "message": message}
-
-
 def evaluate(
     task: Mapping[str, Any], detections: Sequence[Mapping[str, Any]], width: int, height: int
 ) -> list[dict[str, Any]]:
-    """Every check of the task's checklist against a list of detections (see the module docstring)."""
-    include = list(task.get("include", []))
-    checks = []
-    for i, item in enumerate(include):
-        checks.append(_count_check(i, item, detections))
-        if item.get("region"):
-            checks.append(_region_check(i, item, detections, width, height))
-        if item.get("position"):
-            checks.append(_position_check(i, item, include, detections, width, height))
-        if item.get("size"):
-            checks.append(_size_check(i, item, include, detections))
-    for i, item in enumerate(task.get("exclude", []) or []):
-        checks.append(_exclude_check(i, item, detections))
-    return checks
+    """Every check of the task's checklist against a list of detections (see
+    :mod:`genagent_env.scorers.checklist`, with :data:`POSITION_MARGIN` and :data:`SIZE_RATIO`)."""
+    return evaluate_checklist(task, detections, width, height, position_margin=POSITION_MARGIN,
+                              size_ratio=SIZE_RATIO)
 
 
 class ShapesVerifier(Scorer):

@@ -2,55 +2,24 @@
 
 ``tiny_owlv2()`` builds ``Owlv2ForObjectDetection`` from a small ``Owlv2Config`` and an
 ``Owlv2Processor`` made without the Hub: the CLIP BPE tokenizer is written out from open_clip's
-bundled ``bpe_simple_vocab_16e6.txt.gz`` as ``vocab.json`` / ``merges.txt`` (the same vocabulary
-the real OWLv2 checkpoints use), and the image processor resizes to a small square.
+bundled ``bpe_simple_vocab_16e6.txt.gz`` as ``vocab.json`` / ``merges.txt`` by
+:func:`genagent_env.testing.clip_tokenizer.clip_tokenizer_files` (the same vocabulary the real
+OWLv2 checkpoints use), and the image processor resizes to a small square.
 ``tiny_owlv2(path)`` saves both with ``save_pretrained`` and returns them as loaded back with
 ``from_pretrained`` — the route a real checkpoint folder takes.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
-import tempfile
-from functools import lru_cache
 from pathlib import Path
 
 import torch
 from transformers import CLIPTokenizer, Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor
 
+from genagent_env.testing.clip_tokenizer import clip_tokenizer_files
+
 #: Side of the (square, padded) images the tiny detector sees.
 TINY_IMAGE_SIZE = 32
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2 / CLIP's reversible map from bytes to printable unicode characters."""
-    visible = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    codes = list(visible)
-    extra = 0
-    for byte in range(256):
-        if byte not in visible:
-            visible.append(byte)
-            codes.append(256 + extra)
-            extra += 1
-    return dict(zip(visible, (chr(c) for c in codes)))
-
-
-@lru_cache(maxsize=1)
-def clip_tokenizer_files() -> Path:
-    """A folder with ``vocab.json`` and ``merges.txt`` of CLIP's tokenizer, made from open_clip's
-    bundled BPE file (built once per process)."""
-    from open_clip.tokenizer import default_bpe
-
-    with gzip.open(default_bpe(), "rt", encoding="utf-8") as handle:
-        merges = handle.read().split("\n")[1 : 49152 - 256 - 2 + 1]  # as open_clip's SimpleTokenizer reads it
-    byte_chars = list(_bytes_to_unicode().values())
-    tokens = [*byte_chars, *(c + "</w>" for c in byte_chars), *("".join(m.split()) for m in merges)]
-    tokens += ["<|startoftext|>", "<|endoftext|>"]
-    folder = Path(tempfile.mkdtemp(prefix="genagent-clip-bpe-"))
-    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}), encoding="utf-8")
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
-    return folder
 
 
 def tiny_owlv2_processor() -> Owlv2Processor:

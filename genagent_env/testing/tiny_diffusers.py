@@ -6,7 +6,8 @@ schedulers) at toy sizes, so a 32 x 32 or 64 x 64 image takes a fraction of a se
 images are noise; what they test is the wrapper: seeding, batching, dtypes, saving and loading.
 
 Nothing is downloaded. The CLIP tokenizer's byte-pair merges come from the vocabulary file that
-``open_clip`` ships (the first few hundred merges are enough); the T5 tokenizer is a small unigram
+``open_clip`` ships (the first few hundred merges are enough; see
+:mod:`genagent_env.testing.clip_tokenizer`); the T5 tokenizer is a small unigram
 model over letters and digits. The weights are drawn after ``torch.manual_seed(seed)``, so the same
 call builds the same pipeline. With ``path``, the pipeline is written with ``save_pretrained`` and
 read back with ``DiffusionPipeline.from_pretrained``, which exercises the code that loads real
@@ -15,35 +16,22 @@ checkpoints from a folder.
 
 from __future__ import annotations
 
-import gzip
 import os
 import string
 from pathlib import Path
 from typing import Any
 
+from genagent_env.testing.clip_tokenizer import clip_vocab_and_merges
+
 #: How many of the CLIP byte-pair merges the tiny tokenizer keeps (the real one has 48 894).
 TINY_CLIP_MERGES = 500
-
-
-def _clip_vocab_and_merges(n_merges: int = TINY_CLIP_MERGES) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """The first ``n_merges`` CLIP merges and the vocabulary they need, built as CLIP builds them."""
-    import open_clip.tokenizer as clip_tokenizer
-
-    with gzip.open(clip_tokenizer.default_bpe(), "rt", encoding="utf-8") as handle:
-        lines = handle.read().split("\n")
-    merges = [tuple(line.split()) for line in lines[1 : n_merges + 1] if line.strip()]
-    byte_symbols = list(clip_tokenizer.bytes_to_unicode().values())
-    tokens = byte_symbols + [symbol + "</w>" for symbol in byte_symbols]
-    tokens += ["".join(merge) for merge in merges]
-    tokens += ["<|startoftext|>", "<|endoftext|>"]
-    return {token: index for index, token in enumerate(tokens)}, merges
 
 
 def tiny_clip_tokenizer() -> Any:
     """A ``CLIPTokenizer`` with the real CLIP pre-tokenisation and a ~1 000-token vocabulary."""
     from transformers import CLIPTokenizer
 
-    vocab, merges = _clip_vocab_and_merges()
+    vocab, merges = clip_vocab_and_merges(TINY_CLIP_MERGES)
     return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
 
 
@@ -78,14 +66,38 @@ def tiny_clip_text_encoder(vocab_size: int, hidden_size: int = 32) -> Any:
     return CLIPTextModel(config).eval()
 
 
-def tiny_sd_pipeline(path: str | os.PathLike[str] | None = None, seed: int = 0) -> Any:
-    """A tiny ``StableDiffusionPipeline`` (no safety checker); its native size is 64 x 64."""
+def _tiny_clip_text(seed: int) -> tuple[Any, Any]:
+    """Seed torch, then the tiny CLIP tokenizer and a text encoder over its vocabulary."""
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
     torch.manual_seed(seed)
     tokenizer = tiny_clip_tokenizer()
-    text_encoder = tiny_clip_text_encoder(len(tokenizer))
+    return tokenizer, tiny_clip_text_encoder(len(tokenizer))
+
+
+def _tiny_vae(latent_channels: int, sample_size: int, **options: Any) -> Any:
+    """A two-block ``AutoencoderKL`` 8 and 16 channels wide (downsampling by 2)."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=latent_channels,
+        layers_per_block=1,
+        norm_num_groups=8,
+        sample_size=sample_size,
+        **options,
+    )
+
+
+def tiny_sd_pipeline(path: str | os.PathLike[str] | None = None, seed: int = 0) -> Any:
+    """A tiny ``StableDiffusionPipeline`` (no safety checker); its native size is 64 x 64."""
+    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
+    tokenizer, text_encoder = _tiny_clip_text(seed)
     unet = UNet2DConditionModel(
         sample_size=32,
         in_channels=4,
@@ -98,17 +110,7 @@ def tiny_sd_pipeline(path: str | os.PathLike[str] | None = None, seed: int = 0) 
         cross_attention_dim=32,
         attention_head_dim=4,
     )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=(8, 16),
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        latent_channels=4,
-        layers_per_block=1,
-        norm_num_groups=8,
-        sample_size=64,
-    )
+    vae = _tiny_vae(latent_channels=4, sample_size=64)
     scheduler = DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
@@ -133,13 +135,10 @@ def tiny_sd_pipeline(path: str | os.PathLike[str] | None = None, seed: int = 0) 
 def tiny_flux_pipeline(path: str | os.PathLike[str] | None = None, seed: int = 0) -> Any:
     """A tiny ``FluxPipeline`` with FLUX's 16 latent channels and 2 x 2 latent packing; its VAE
     downsamples by 2, so sizes must be multiples of 4 (try 32 x 32)."""
-    import torch
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
     from transformers import T5Config, T5EncoderModel
 
-    torch.manual_seed(seed)
-    tokenizer = tiny_clip_tokenizer()
-    text_encoder = tiny_clip_text_encoder(len(tokenizer))
+    tokenizer, text_encoder = _tiny_clip_text(seed)
     tokenizer_2 = tiny_t5_tokenizer()
     text_encoder_2 = T5EncoderModel(
         T5Config(
@@ -166,21 +165,8 @@ def tiny_flux_pipeline(path: str | os.PathLike[str] | None = None, seed: int = 0
         pooled_projection_dim=32,
         axes_dims_rope=[4, 4, 8],
     )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=(8, 16),
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        latent_channels=latent_channels,
-        layers_per_block=1,
-        norm_num_groups=8,
-        sample_size=32,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        shift_factor=0.1159,
-        scaling_factor=0.3611,
-    )
+    vae = _tiny_vae(latent_channels=latent_channels, sample_size=32, use_quant_conv=False,
+                    use_post_quant_conv=False, shift_factor=0.1159, scaling_factor=0.3611)
     pipeline = FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=vae,
