@@ -36,6 +36,8 @@ Nothing is downloaded here; fetch the checkpoints once, e.g.::
 
 from __future__ import annotations
 
+import re
+
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -180,15 +182,17 @@ class ZeroShotDetector:
                min_score: float) -> list[list[dict[str, Any]]]:
         """Per image, ``{"class", "box", "score"}`` for every box scoring above ``min_score``.
 
-        Images with the same class list are batched together (so each image's result does not
-        depend on its batch: OWL pads the query lists of a batch to the same length).
+        Only images with the same class list are batched together, and for Grounding DINO only
+        images of the same size too, so that each image's result does not depend on its batch
+        (OWL pads the query lists of a batch to one length; Grounding DINO's backbone would see
+        the padding of smaller images; OWL resizes every image to one square, so size is free).
         """
         out: list[list[dict[str, Any]]] = [[] for _ in images]
-        groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        groups: dict[tuple[tuple[str, ...], tuple[int, int] | None], list[int]] = defaultdict(list)
         for index, names in enumerate(classes):
             if names:
-                groups[tuple(names)].append(index)
-        for names, indices in groups.items():
+                groups[(tuple(names), None if self.is_owl else images[index].size)].append(index)
+        for (names, _), indices in groups.items():
             queries = [self.query_template.format(name) for name in names]
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
@@ -209,7 +213,8 @@ class ZeroShotDetector:
             results = self.processor.post_process_grounded_object_detection(
                 outputs, input_ids=inputs["input_ids"], threshold=min_score,
                 text_threshold=self.text_threshold, target_sizes=sizes)
-            labels = [[self._class_of(str(text), names, queries) for text in r.get("text_labels", r["labels"])]
+            labels = [[self._class_of(str(text), names, queries)
+                       for text in (r["text_labels"] if "text_labels" in r else r["labels"])]
                       for r in results]
         found = []
         for (height, width), result, names_found in zip(sizes, results, labels):
@@ -225,12 +230,17 @@ class ZeroShotDetector:
 
     @staticmethod
     def _class_of(text: str, names: Sequence[str], queries: Sequence[str]) -> str | None:
-        """The class a Grounding DINO phrase names: its exact query, else the longest query in it."""
-        text = text.strip().lower()
-        for name, query in zip(names, queries):
-            if text == query.lower():
-                return name
-        inside = [(len(q), n) for n, q in zip(names, queries) if q.lower() in text or (text and text in q.lower())]
+        """The class a Grounding DINO phrase names. The phrase is decoded with special tokens and
+        may span several "."-separated queries: the first piece that is exactly a query wins,
+        else the longest query a piece contains (or is part of)."""
+        cleaned = re.sub(r"\[(?:CLS|SEP|PAD)\]", " ", text, flags=re.IGNORECASE).lower()
+        pieces = [" ".join(piece.split()) for piece in cleaned.split(".")]
+        pieces = [piece for piece in pieces if piece]
+        lowered = [query.lower() for query in queries]
+        for piece in pieces:
+            if piece in lowered:
+                return names[lowered.index(piece)]
+        inside = [(len(q), n) for piece in pieces for n, q in zip(names, lowered) if q in piece or piece in q]
         return max(inside)[1] if inside else None
 
 
