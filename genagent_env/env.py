@@ -191,8 +191,7 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
             raise ValueError(f"tool_timeout_s must be positive or None, got {tool_timeout_s!r}")
         self.tool_timeout_s = tool_timeout_s
         self.render_mode = render_mode
-        self._owned = [*(t for t, spec in zip(self.tools.values(), self._specs_given) if isinstance(spec, str))]
-        if isinstance(scorer, str):
+        if isinstance(scorer, str):  # built here from a name, so closed here too
             self._owned.append(self.scorer)
 
         self._schemas = {name: tool.parameters() for name, tool in self.tools.items()}
@@ -218,7 +217,7 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
         if not pairs:
             raise ValueError("at least one generator is needed")
         tools: dict[str, Generator] = {}
-        self._specs_given = []
+        self._owned: list[Generator | Scorer] = []  # what the env built from names and must close
         for name, spec in pairs:
             tool = make_generator(spec, name=name)
             name = name or tool.name
@@ -227,7 +226,8 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
             if name in tools:
                 raise ValueError(f"two tools are named {name!r}; pass a dict to name them")
             tools[name] = tool
-            self._specs_given.append(spec)
+            if isinstance(spec, str):
+                self._owned.append(tool)
         return tools
 
     # ------------------------------------------------------------------ reset
