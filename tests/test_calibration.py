@@ -1,6 +1,6 @@
 """The teacher and the ShapesWorld calibration, on a deterministic subset of the test split.
 
-The full calibration (all 280 tasks, 3 seeds) is the main job, ``examples/shapes_leaderboard.py``;
+The full calibration (all 280 tasks, 3 seeds) is the main job, ``python -m benchmarks.run``;
 this subset keeps the ordering that users rely on from regressing.
 """
 

@@ -25,7 +25,7 @@ def test_readme_python_examples_run(index, tmp_path):
 def test_readme_has_examples_and_ci_runs_its_test_command():
     assert len(PYTHON_BLOCKS) >= 2
     first_screen = "\n".join(README.splitlines()[:25])
-    assert "examples/shapes_leaderboard.py" in first_screen
+    assert "python -m benchmarks.run" in first_screen
     test_command = 'pip install -e ".[test]" && python -m pytest -q'
     assert test_command in first_screen
     assert test_command in (ROOT / ".ci" / "run").read_text()
