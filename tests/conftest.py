@@ -65,3 +65,18 @@ def colour_env():
         return GenAgentEnv(**{**defaults, **kwargs})
 
     return make
+
+
+def one_episode(scorer: Scorer, task: Mapping[str, Any], image: Image.Image, image_size: int = 32) -> dict[str, Any]:
+    """One GenAgent-v0 episode scored by ``scorer``: a tool that returns ``image``, one call, then
+    submit. Returns the final ``info`` (with ``scores``, ``reward_components``...)."""
+    from genagent_env.env import GenAgentEnv
+
+    env = GenAgentEnv(suite=[{**task, "id": "one/0"}], generators={"paint": lambda prompt, seed: image},
+                      scorer=scorer, image_size=image_size)
+    env.reset(seed=0, options={"task_index": 0})
+    env.step('<tool_call>{"name": "paint", "arguments": {"prompt": "as asked", "seed": 1}}</tool_call>')
+    _, _, terminated, _, info = env.step("<judge>fine</judge><answer>done</answer>")
+    assert terminated
+    env.close()
+    return info

@@ -235,19 +235,8 @@ def test_tasks_it_cannot_check_are_errors(permissive: DetectorScorer, tmp_path) 
 
 
 def test_env_episode_end_to_end(permissive: DetectorScorer) -> None:
-    from genagent_env.env import GenAgentEnv
+    from tests.conftest import one_episode
 
-    def paint(prompt: str, seed: int) -> Image.Image:
-        return images()[seed % len(TASKS)]
-
-    env = GenAgentEnv(suite=[{**TASKS[1], "id": "det/0"}], generators={"paint": paint}, scorer=permissive,
-                      image_size=32)
-    env.reset(seed=0, options={"task_index": 0})
-    call = {"name": "paint", "arguments": {"prompt": "a cat and a dog", "seed": 1}}
-    env.step(f"<tool_call>{json.dumps(call)}</tool_call>")
-    _, _, terminated, _, info = env.step("<judge>fine</judge><answer>done</answer>")
-    assert terminated
+    info = one_episode(permissive, TASKS[1], images()[1])
     (score,) = info["scores"]
-    score = score if isinstance(score, dict) else score.to_dict()
     assert [c["check"] for c in score["details"]["checks"]] == ["count", "region", "count", "position", "exclude"]
-    env.close()
