@@ -11,7 +11,7 @@ and a reading of the request, a reading of its own last prompt, the round counte
 ``MultiInputPolicy`` trains on the ``shapes-geneval`` train split; evaluation runs the 280 test
 tasks once per seed and prints the score (mean of the seven per-tag pass rates of the submitted
 image) against a uniformly random strategy policy and every fixed single strategy. The saved
-model runs in the benchmark as ``python -m benchmarks.run --agent sb3:<model.zip>``.
+model runs in the benchmark as ``python -m benchmarks.run --agents sb3:<model.zip>``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Args:
     eval_split: str = "test"
     """split the table is computed on"""
     out_dir: str = "runs/sb3_ppo"
-    """where models, TensorBoard logs and results.json go"""
+    """where models, TensorBoard logs and results.json go (a rerun reuses the models saved there)"""
     torch_threads: int = 2
     """torch CPU threads"""
 
@@ -98,17 +98,21 @@ def main(args: Args) -> None:
     results: dict[str, list[float]] = defaultdict(list)
     for seed in args.seeds:
         start = time.time()
-        factory = make_env(args, "train")
-        venv = DummyVecEnv([lambda: Monitor(factory()) for _ in range(args.n_envs)])  # Monitor: episode stats
-        venv.seed(seed)
-        model = PPO(
-            "MultiInputPolicy", venv, n_steps=args.n_steps, batch_size=args.batch_size, n_epochs=args.n_epochs,
-            learning_rate=args.learning_rate, ent_coef=args.ent_coef, gamma=args.gamma, gae_lambda=1.0,
-            seed=seed, verbose=0, tensorboard_log=str(out / "tensorboard"), device="cpu",
-        )
-        model.learn(total_timesteps=args.total_timesteps, tb_log_name=f"seed{seed}")
-        model.save(out / f"ppo_seed{seed}.zip")
-        venv.close()
+        saved = out / f"ppo_seed{seed}.zip"
+        if saved.exists():  # an interrupted run resumes: a seed whose model was saved is not retrained
+            model = PPO.load(saved, device="cpu")
+        else:
+            factory = make_env(args, "train")
+            venv = DummyVecEnv([lambda: Monitor(factory()) for _ in range(args.n_envs)])  # Monitor: episode stats
+            venv.seed(seed)
+            model = PPO(
+                "MultiInputPolicy", venv, n_steps=args.n_steps, batch_size=args.batch_size, n_epochs=args.n_epochs,
+                learning_rate=args.learning_rate, ent_coef=args.ent_coef, gamma=args.gamma, gae_lambda=1.0,
+                seed=seed, verbose=0, tensorboard_log=str(out / "tensorboard"), device="cpu",
+            )
+            model.learn(total_timesteps=args.total_timesteps, tb_log_name=f"seed{seed}")
+            model.save(saved)
+            venv.close()
         trained = time.time() - start
 
         def ppo_policy(obs: dict, info: dict, rng: np.random.Generator) -> int:
