@@ -24,8 +24,8 @@ way: write a factory that loads the checkpoint and returns an :class:`agents.Age
 ``my_pkg.llm_agent:load`` with ``def load(): return LLMAgent.from_pretrained("ckpt/step-2000")``,
 and pass ``--agents my_pkg.llm_agent:load``. An agent with ``privileged = True`` gets the task's
 checklist in ``info["task"]`` (as ``scripted`` and ``resample`` do). A generator import path may
-also name a plain ``(prompt, seed) -> PIL.Image`` function. ``sb3:model.zip`` (a Stable-Baselines3
-policy) arrives with the wrappers issue.
+also name a plain ``(prompt, seed) -> PIL.Image`` function. ``sb3:model.zip`` is a saved
+Stable-Baselines3 policy, playing through :mod:`wrappers` (``wrappers.sb3_agent.load_sb3_agent``).
 
 **Scale-out.** Under ``accelerate launch`` or ``torchrun`` (``WORLD_SIZE`` > 1) each process takes
 the items ``i % world_size == rank``, appends to ``results.rank<rank>.jsonl``, and rank 0 waits for
@@ -85,7 +85,7 @@ class Args:
 
     agents: tuple[str, ...] = ("passthrough", "resample", "scripted", "random")
     """agents: passthrough, scripted, resample, random, or an import path module:factory returning an
-    agents.Agent (e.g. a function that loads a trained checkpoint); sb3:model.zip arrives with the wrappers"""
+    agents.Agent (e.g. a function that loads a trained checkpoint), or sb3:model.zip (a saved SB3 policy)"""
     generators: tuple[str, ...] = ("shapes-weak", "shapes-medium", "shapes-strong")
     """generators: registered names (shapes-weak, shapes-medium, shapes-strong, flux-dev, sdxl, ...) or
     module:factory (returning a Generator or a (prompt, seed) -> image function; or that function itself)"""
@@ -181,20 +181,14 @@ def build_agent(spec: str, scorer: Scorer) -> Agent:
 
 
 def _sb3_agent(path: str) -> Agent:
+    from wrappers.sb3_agent import load_sb3_agent
+
+    if not Path(path).is_file():
+        raise ValueError(f"sb3:{path}: no such file (a model saved by stable-baselines3's model.save)")
     try:
-        import stable_baselines3  # noqa: F401
-    except ImportError:
-        raise ValueError(
-            f"sb3:{path}: stable-baselines3 is not installed; SB3 policies as agents arrive with the wrappers "
-            "issue (the text/image wrappers an SB3 policy acts through)"
-        ) from None
-    try:
-        from wrappers.sb3_agent import load_sb3_agent  # type: ignore[import-not-found]
-    except ImportError:
-        raise ValueError(
-            f"sb3:{path}: running SB3 policies needs wrappers.sb3_agent, which arrives with the wrappers issue"
-        ) from None
-    return load_sb3_agent(path)
+        return load_sb3_agent(path)
+    except ImportError as error:  # SB3 itself is an extra
+        raise ValueError(f"sb3:{path}: {error}; install the extra: pip install 'genagent-env[sb3]'") from None
 
 
 def is_privileged(spec: str, agent: Agent) -> bool:

@@ -252,7 +252,7 @@ def test_published_suite_formats_run_with_a_model_scorer_and_a_generator_functio
 
 
 def test_agent_specs_are_checked(tmp_path):
-    with pytest.raises(ValueError, match="wrappers"):
+    with pytest.raises(ValueError, match="no such file"):
         run(Args(out=tmp_path / "a", agents=("sb3:policy.zip",), **{k: v for k, v in SMALL.items() if k != "agents"}))
     with pytest.raises(ValueError, match="unknown agent"):
         run(Args(out=tmp_path / "b", agents=("nobody",), **{k: v for k, v in SMALL.items() if k != "agents"}))
