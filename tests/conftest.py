@@ -80,3 +80,13 @@ def one_episode(scorer: Scorer, task: Mapping[str, Any], image: Image.Image, ima
     assert terminated
     env.close()
     return info
+
+
+def make_detector_scorer(parts: Mapping[str, Any], **kwargs: Any) -> Any:
+    """A DetectorScorer on the tiny detector saved in ``parts["folder"]`` with the tiny open_clip
+    colour model in ``parts`` (the detector tests' module fixture)."""
+    from genagent_env.scorers.detector import DetectorScorer
+
+    return DetectorScorer(detector=parts["folder"], clip_model=parts["clip_model"],
+                          clip_preprocess=parts["clip_preprocess"], clip_tokenizer=parts["clip_tokenizer"],
+                          device="cpu", **kwargs)

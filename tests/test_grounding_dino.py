@@ -28,6 +28,7 @@ from genagent_env.scorers.detector import (  # noqa: E402
 from genagent_env.tasks.schema import COLORS, normalize_task  # noqa: E402
 from genagent_env.testing.tiny_clip import tiny_open_clip  # noqa: E402
 from genagent_env.testing.tiny_grounding_dino import TINY_VOCAB, tiny_grounding_dino  # noqa: E402
+from tests.conftest import make_detector_scorer  # noqa: E402
 
 # A deprecated-key warning from the detector would mean it reads the old "labels" field again.
 pytestmark = pytest.mark.filterwarnings("error:The key `labels`:FutureWarning")
@@ -65,10 +66,7 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"folder": str(folder), "clip_model": model, "clip_preprocess": preprocess, "clip_tokenizer": tokenizer}
 
 
-def make(parts: dict[str, Any], **kwargs: Any) -> DetectorScorer:
-    return DetectorScorer(detector=parts["folder"], clip_model=parts["clip_model"],
-                          clip_preprocess=parts["clip_preprocess"], clip_tokenizer=parts["clip_tokenizer"],
-                          device="cpu", **kwargs)
+make = make_detector_scorer  # the scorer on this file's tiny detector (tests/conftest.py)
 
 
 #: Every box kept, and every token in every phrase (so each box names some class and colours run).

@@ -11,6 +11,8 @@ OWLv2 checkpoints use), and the image processor resizes to a small square.
 
 from __future__ import annotations
 
+from genagent_env.testing import save_and_reload
+
 from pathlib import Path
 
 import torch
@@ -53,8 +55,5 @@ def tiny_owlv2(path: str | Path | None = None, seed: int = 0) -> tuple[Owlv2ForO
         model = Owlv2ForObjectDetection(tiny_owlv2_config())
     processor = tiny_owlv2_processor()
     if path is not None:
-        model.save_pretrained(path)
-        processor.save_pretrained(path)
-        model = Owlv2ForObjectDetection.from_pretrained(path)
-        processor = Owlv2Processor.from_pretrained(path)
+        model, processor = save_and_reload(model, processor, path)
     return model.eval(), processor

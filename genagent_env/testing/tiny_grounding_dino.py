@@ -15,6 +15,8 @@ real checkpoint folder takes (``config.model_type`` is ``"grounding-dino"``, so
 
 from __future__ import annotations
 
+from genagent_env.testing import save_and_reload
+
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -102,8 +104,5 @@ def tiny_grounding_dino(
         model = GroundingDinoForObjectDetection(tiny_grounding_dino_config())
     processor = tiny_grounding_dino_processor()
     if path is not None:
-        model.save_pretrained(path)
-        processor.save_pretrained(path)
-        model = GroundingDinoForObjectDetection.from_pretrained(path, local_files_only=True)
-        processor = GroundingDinoProcessor.from_pretrained(path, local_files_only=True)
+        model, processor = save_and_reload(model, processor, path)
     return model.eval(), processor
