@@ -21,7 +21,8 @@ from genagent_env.scorers.base import PairwiseComparator, Score, Scorer, compare
 from genagent_env.scorers.registry import make_scorer
 from genagent_env.tasks.schema import normalize_task
 from genagent_env.tasks.suites import resolve_suite
-from genagent_env.tools.base import GenerationRequest, Generator, as_rgb_image, call_with_timeout
+from genagent_env.tools.base import GenerationRequest, Generator
+from genagent_env.tools.cache import GenerationCache
 from genagent_env.tools.registry import make_generator
 
 if TYPE_CHECKING:
@@ -53,7 +54,25 @@ class _Episode:
     pixels: np.ndarray | None = None  # the latest image at the observation size
     format_errors: list[str] = field(default_factory=list)
     stray_text: str = ""
+    final: int | None = None  # the submitted image (1-based) once the episode is over
     result: dict[str, Any] | None = None
+
+
+@dataclass
+class _Turn:
+    """One step's action, parsed, between :meth:`GenAgentEnv._begin_turn` and ``_apply_turn``."""
+
+    content: str  # the assistant message as recorded in the chat
+    parsed: protocol.ParsedTurn | None = None
+    errors: list[str] = field(default_factory=list)
+    call: protocol.ToolCall | None = None
+    submitted: int | None = None
+    missing_judge: bool = False
+    request: GenerationRequest | None = None
+    rng_state: dict[str, Any] | None = None  # np_random before the seed draw, to undo a failed step
+    image: Image | None = None  # filled by the generator ...
+    tool_error: Exception | None = None  # ... or this
+    score: Score | None = None
 
 
 class GenAgentEnv(gym.Env[dict[str, Any], str]):
@@ -87,7 +106,9 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
     ``info`` holds the full chat in the Hugging Face format (``messages``: system prompt with the
     protocol and every tool's schema, user query, assistant turns, tool turns with PIL images),
     ``tools``, ``task_id``, ``tag``, ``round``, ``max_rounds``, ``turn``, ``max_turns``, ``violations``, ``images`` (originals), ``rounds`` (per image: ``tool``, ``prompt``, ``seed``, the agent's ``judge``),
-    ``format_errors`` and ``stray_text`` of this step; at the end also ``reward_components``
+    ``format_errors`` and ``stray_text`` of this step, ``generation_cache`` (the cache's ``hits``,
+    ``misses``, ``disk_hits``, ``generator_calls``, ``evictions``, ``entries``, ``bytes``; absent
+    without a cache); at the end also ``reward_components``
     (``outcome``, ``reflection``, ``format``), per-image ``scores``, ``final_image`` (1-based or
     None), ``passed`` and ``decisions``. The checklist is never shown during the episode, except as
     ``info["task"]`` when ``privileged=True`` (for teacher agents); once it is over, the scorer's
@@ -135,6 +156,14 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
     - ``max_action_length``: the ``max_length`` of the ``Text`` action space (longer messages are
       still accepted and parsed).
     - ``tool_timeout_s``: a tool call that takes longer is an error message to the agent (None: wait).
+    - ``generation_cache``: ``True``: identical tool calls (tool, prompt, seed, arguments) are
+      generated once and kept in an in-memory LRU (1024 images, 256 MiB) — what GRPO branches
+      restored with :meth:`set_state` want; a dict of
+      :class:`~genagent_env.tools.cache.GenerationCache` arguments (``max_entries``, ``max_bytes``,
+      ``directory`` for an on-disk cache); or a ``GenerationCache`` to share one between envs. Its
+      counters are in ``info["generation_cache"]``. ``False`` (default) for a single env, whose
+      info then depends on nothing but the episode (Gymnasium's ``check_env`` checks that);
+      :class:`~genagent_env.vector.GenAgentVectorEnv` turns a shared one on.
     - ``render_mode``: ``"rgb_array"`` (a picture of the trajectory) or ``"ansi"`` (the transcript).
     """
 
@@ -156,6 +185,7 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
         max_text_length: int = 4096,
         max_action_length: int = 16384,
         tool_timeout_s: float | None = None,
+        generation_cache: GenerationCache | bool | Mapping[str, Any] | None = False,
         render_mode: str | None = None,
     ) -> None:
         if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
@@ -190,6 +220,7 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
         if tool_timeout_s is not None and not tool_timeout_s > 0:
             raise ValueError(f"tool_timeout_s must be positive or None, got {tool_timeout_s!r}")
         self.tool_timeout_s = tool_timeout_s
+        self.generation_cache: GenerationCache | None = GenerationCache.from_any(generation_cache)
         self.render_mode = render_mode
         if isinstance(scorer, str):  # built here from a name, so closed here too
             self._owned.append(self.scorer)
@@ -278,49 +309,77 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
     # ------------------------------------------------------------------- step
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        from genagent_env.batching import step_together
+
+        return step_together([self], [action])[0]
+
+    # The phases of a step. ``step_together`` runs them for many envs at once, so that their tool
+    # calls share batched generator calls and their images share batched scorer calls; a single
+    # ``step`` is the same code with one env.
+
+    def _begin_turn(self, action: Any) -> _Turn:
+        """Parse and validate the action and build the tool request; change nothing in the episode
+        (only ``np_random`` moves when a seed is drawn, and :meth:`_undo_turn` restores it)."""
         episode = self._episode
         if episode is None:
             raise RuntimeError("call reset() before step()")
         if episode.done:
             raise RuntimeError("the episode is over; call reset() to start a new one")
-        episode.turn += 1
         message = action if isinstance(action, str) else None
-        episode.messages.append({"role": "assistant", "content": message if message is not None else repr(action)})
-
-        errors: list[str] = []
-        parsed: protocol.ParsedTurn | None = None
+        turn = _Turn(content=message if message is not None else repr(action))
         if message is None:
-            errors.append(f"An action must be a string (the agent's message), got {type(action).__name__}.")
+            turn.errors.append(f"An action must be a string (the agent's message), got {type(action).__name__}.")
         else:
-            parsed = protocol.parse_turn(message)
-            errors.extend(parsed.errors)
-            if self.strict_format and parsed.stray_text:
-                errors.append(f"Text outside the tags is not allowed: {protocol.quote(parsed.stray_text)}.")
-        episode.stray_text = parsed.stray_text if parsed else ""
-
-        call: protocol.ToolCall | None = None
-        submitted: int | None = None
-        if not errors and parsed is not None:
+            turn.parsed = protocol.parse_turn(message)
+            turn.errors.extend(turn.parsed.errors)
+            if self.strict_format and turn.parsed.stray_text:
+                turn.errors.append(f"Text outside the tags is not allowed: {protocol.quote(turn.parsed.stray_text)}.")
+        parsed = turn.parsed
+        if not turn.errors and parsed is not None:
             if parsed.tool_call is not None:
                 if episode.round >= self.max_rounds:
-                    errors.append(f"No tool calls are left (all {self.max_rounds} rounds are used); submit an image.")
+                    turn.errors.append(f"No tool calls are left (all {self.max_rounds} rounds are used); submit an image.")
                 else:
                     result = protocol.parse_tool_call(parsed.tool_call, self._schemas)
-                    call = result if isinstance(result, protocol.ToolCall) else None
-                    if call is None:
-                        errors.append(str(result))
+                    turn.call = result if isinstance(result, protocol.ToolCall) else None
+                    if turn.call is None:
+                        turn.errors.append(str(result))
             else:
                 answer = protocol.parse_answer(parsed.answer or "", len(episode.images))
-                submitted = answer if isinstance(answer, int) else None
-                if submitted is None:
-                    errors.append(str(answer))
+                turn.submitted = answer if isinstance(answer, int) else None
+                if turn.submitted is None:
+                    turn.errors.append(str(answer))
+        turn.missing_judge = episode.judge_pending and not (parsed is not None and parsed.starts_with_judge)
+        if turn.call is not None and not turn.errors:
+            arguments = dict(turn.call.arguments)
+            prompt = arguments.pop("prompt")
+            seed = arguments.pop("seed", None)
+            if seed is None:
+                turn.rng_state = copy.deepcopy(self.np_random.bit_generator.state)
+                seed = int(self.np_random.integers(0, 2**32))
+            width, height = arguments.pop("width", None), arguments.pop("height", None)
+            turn.request = GenerationRequest(prompt=prompt, seed=seed, width=width, height=height, extra=arguments)
+        return turn
 
-        missing_judge = episode.judge_pending and not (parsed is not None and parsed.starts_with_judge)
+    def _undo_turn(self, turn: _Turn) -> None:
+        """Put ``np_random`` back where it was before :meth:`_begin_turn` (the step failed)."""
+        if turn.rng_state is not None:
+            self.np_random.bit_generator.state = turn.rng_state
+
+    def _apply_turn(self, turn: _Turn) -> tuple[bool, bool]:
+        """Write the turn (with its generated image and score, or the tool's error) into the
+        episode; return ``(terminated, truncated)``. The reward is settled by the caller."""
+        episode = self._episode
+        assert episode is not None
+        episode.turn += 1
+        episode.messages.append({"role": "assistant", "content": turn.content})
+        parsed, errors = turn.parsed, turn.errors
+        episode.stray_text = parsed.stray_text if parsed else ""
         notes: list[str] = []
         terminated = False
         if errors:
             episode.violations += 1
-            if missing_judge:
+            if turn.missing_judge:
                 errors.append("Also, start the turn with <judge> after a new image.")
             episode.text = protocol.violation_text(
                 errors, rounds_left=self.max_rounds - episode.round, n_images=len(episode.images)
@@ -328,21 +387,21 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
             episode.messages.append({"role": "user", "content": episode.text})
         else:
             assert parsed is not None
-            if missing_judge:
+            if turn.missing_judge:
                 episode.violations += 1
                 errors.append("Start the turn with <judge> after a new image.")
                 notes.append("Format violation: start the turn with <judge> after a new image (the turn still ran).")
             if episode.judge_pending and parsed.judge is not None:
                 episode.rounds[-1]["judge"] = parsed.judge.strip()
             episode.judge_pending = False
-            if call is not None:
-                notes.append(self._run_tool(episode, call))
-                episode.messages.append(self._tool_message(episode, call.name, " ".join(notes)))
+            if turn.call is not None:
+                notes.append(self._apply_tool(episode, turn))
+                episode.messages.append(self._tool_message(episode, turn.call.name, " ".join(notes)))
             else:
-                assert submitted is not None
-                episode.decisions.append(Decision(len(episode.images), "answer", submitted=submitted))
+                assert turn.submitted is not None
+                episode.decisions.append(Decision(len(episode.images), "answer", submitted=turn.submitted))
                 terminated = True
-                notes.append(f"image_{submitted} was submitted. The episode is over.")
+                notes.append(f"image_{turn.submitted} was submitted. The episode is over.")
             episode.text = " ".join(notes)
         episode.format_errors = errors
 
@@ -350,43 +409,31 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
         if truncated:
             final = f"image_{len(episode.images)} counts as submitted" if episode.images else "no image was made"
             episode.text += f" The turn limit ({self.max_turns}) is reached: the episode is over and {final}."
-        reward = 0.0
-        if terminated or truncated:
-            reward = self._finish(episode, submitted if terminated else None)
-        return self._observation(), reward, terminated, truncated, self._info()
+        return terminated, truncated
 
-    def _run_tool(self, episode: _Episode, call: protocol.ToolCall) -> str:
-        """Generate and score one image; return what the env tells the agent."""
-        arguments = dict(call.arguments)
-        prompt = arguments.pop("prompt")
-        seed = arguments.pop("seed", None)
-        if seed is None:
-            seed = int(self.np_random.integers(0, 2**32))
-        width, height = arguments.pop("width", None), arguments.pop("height", None)
-        request = GenerationRequest(prompt=prompt, seed=seed, width=width, height=height, extra=arguments)
-        try:
-            tool = self.tools[call.name]
-            outputs = call_with_timeout(lambda: tool.generate([request]), self.tool_timeout_s)
-            if not isinstance(outputs, (list, tuple)) or len(outputs) != 1:
-                raise ValueError("the generator did not return exactly one image for one request")
-            image = as_rgb_image(outputs[0])
-        except Exception as error:  # any generator failure is news for the agent, not a crash
+    def _apply_tool(self, episode: _Episode, turn: _Turn) -> str:
+        """Record the image the tool made for this turn; return what the env tells the agent."""
+        call, request = turn.call, turn.request
+        assert call is not None and request is not None
+        if turn.image is None or turn.score is None:
+            error = turn.tool_error
             detail = " ".join(f"{type(error).__name__}: {error}".split())[:300]
             return (
                 f"The tool {call.name} failed and made no image ({detail}). No round was used; "
                 "you may call a tool again or answer."
             )
-        score = self.scorer.score([image], [episode.task])[0]  # before any change: a scorer error changes nothing
         if episode.images:
             # Calling again after seeing I_k is the decision that I_k is not good enough.
             episode.decisions.append(Decision(len(episode.images), "retry"))
         episode.round += 1
-        episode.images.append(image)
-        episode.pixels = self._observed_pixels(image)
-        episode.scores.append(score)
-        episode.rounds.append({"tool": call.name, "prompt": prompt, "seed": seed, "judge": None})
+        episode.images.append(turn.image)
+        episode.pixels = self._observed_pixels(turn.image)
+        episode.scores.append(turn.score)
+        episode.rounds.append({"tool": call.name, "prompt": request.prompt, "seed": request.seed, "judge": None})
         episode.judge_pending = True
-        return protocol.tool_result_text(len(episode.images), call.name, prompt, seed, episode.round, self.max_rounds)
+        return protocol.tool_result_text(
+            len(episode.images), call.name, request.prompt, request.seed, episode.round, self.max_rounds
+        )
 
     def _tool_message(self, episode: _Episode, name: str, text: str) -> dict[str, Any]:
         content: list[dict[str, Any]] = []
@@ -395,23 +442,28 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
         content.append({"type": "text", "text": text})
         return {"role": "tool", "name": name, "content": content}
 
-    def _finish(self, episode: _Episode, submitted: int | None) -> float:
+    def _close_episode(self, submitted: int | None) -> list[Decision]:
+        """End the episode: mark the latest image undecided if no decision was taken on it, and
+        return the retry decisions whose images the comparator must judge."""
+        episode = self._episode
+        assert episode is not None
         episode.done = True
-        final = submitted if submitted is not None else (len(episode.images) or None)
+        episode.final = submitted if submitted is not None else (len(episode.images) or None)
         decided = {d.image for d in episode.decisions}
         if episode.images and len(episode.images) not in decided:
             episode.decisions.append(Decision(len(episode.images), "undecided"))
-        retries = [d for d in episode.decisions if d.kind == "retry"]
-        if self.comparator is None:
+        return [d for d in episode.decisions if d.kind == "retry"]
+
+    def _settle(self, retries: list[Decision], preferences: Sequence[int] | None) -> float:
+        """Pay the episode's reward; ``preferences`` are the comparator's verdicts on ``retries``
+        (``None``: derive them from the scores, the default comparator)."""
+        episode = self._episode
+        assert episode is not None
+        if preferences is None:
             preferences = [compare_scores(episode.scores[d.image - 1], episode.scores[d.image]) for d in retries]
-        else:
-            preferences = self.comparator.compare(
-                [episode.task] * len(retries),
-                [episode.images[d.image - 1] for d in retries],
-                [episode.images[d.image] for d in retries],
-            )
         preference_of = {d.image: p for d, p in zip(retries, preferences)}
         correct = [decision_correct(d, episode.scores, preference_of.get(d.image)) for d in episode.decisions]
+        final = episode.final
         final_score = episode.scores[final - 1] if final else None
         components = episode_reward(self.reward_weights, final_score, correct, episode.violations)
         episode.result = {
@@ -470,6 +522,8 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
             "format_errors": list(episode.format_errors),
             "stray_text": episode.stray_text,
         }
+        if self.generation_cache is not None:
+            info["generation_cache"] = self.generation_cache.info()
         if self.privileged:
             info["task"] = copy.deepcopy(episode.task)
         if episode.result is not None:
@@ -477,6 +531,17 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
         return info
 
     # ------------------------------------------------------------ state, render
+
+    def _sibling(self) -> GenAgentEnv:
+        """A new env with this one's configuration and the *same* tools, scorer, suite and cache
+        (nothing is built or loaded twice), with its own episode and random generator. It owns
+        nothing: closing it closes nothing; closing this env closes what both use."""
+        sibling = copy.copy(self)
+        sibling._episode = None
+        sibling._np_random = None
+        sibling._np_random_seed = None
+        sibling._owned = []
+        return sibling
 
     def get_state(self) -> dict[str, Any]:
         """A snapshot of the episode and the random generator; :meth:`set_state` restores it, after

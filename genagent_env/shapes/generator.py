@@ -64,6 +64,11 @@ class ShapesGenerator(Generator):
             "half of the image) and relative sizes."
         )
 
+    def cache_id(self) -> str:
+        from genagent_env import __version__
+
+        return f"shapes:{self.preset}:{self.image_size}:{__version__}"
+
     def _size(self, request: GenerationRequest) -> tuple[int, int]:
         width = self.image_size if request.width is None else int(request.width)
         height = self.image_size if request.height is None else int(request.height)

@@ -9,6 +9,7 @@ puts it in the system prompt and validates every tool call against it before the
 from __future__ import annotations
 
 import inspect
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -92,6 +93,14 @@ class Generator(ABC):
             },
         }
 
+    def cache_id(self) -> str | None:
+        """What identifies this generator's images, for the generation cache: two generators with
+        the same ``cache_id`` must give the same image for the same request. The default is the
+        class and the tool name; override it to add whatever else changes the images (weights,
+        steps), or return ``None`` for a generator that is not deterministic (it is then never
+        cached)."""
+        return f"{type(self).__module__}.{type(self).__qualname__}:{self.name}"
+
     @abstractmethod
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Image]:
         """Return one RGB image per request, in order. May raise; the environment turns an
@@ -116,11 +125,22 @@ class FunctionGenerator(Generator):
         except ValueError:  # builtins without a signature: trust them
             pass
         self.function = function
+        self._instance_id = uuid.uuid4().hex
         self.name = name or getattr(function, "__name__", "generator")
         if self.name == "<lambda>":
             raise ValueError("a lambda has no usable tool name: pass generators={'my_tool': fn} to name it")
         doc = inspect.getdoc(function)
         self.description = description or (doc.splitlines()[0] if doc else f"Generates an image with {self.name}.")
+
+    def cache_id(self) -> str | None:
+        function = self.function
+        module = getattr(function, "__module__", None) or "?"
+        qualname = getattr(function, "__qualname__", None) or ""
+        if not qualname or "<" in qualname:
+            # A closure or lambda: its name says nothing about what it captured, so it is only
+            # the same as itself (never found on disk by another process).
+            return f"function-instance:{self._instance_id}"
+        return f"function:{module}.{qualname}:{self.name}"
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Image]:
         return [self.function(request.prompt, request.seed) for request in requests]

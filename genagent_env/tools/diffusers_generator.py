@@ -34,6 +34,7 @@ import inspect
 import os
 import re
 import threading
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -221,6 +222,10 @@ class DiffusersGenerator(Generator):
         trust_remote_code: Run a custom pipeline's code from its repository (off unless asked).
         variant: Weight file variant to load (e.g. ``"fp16"``).
         load_kwargs: Further ``from_pretrained`` arguments.
+        cache_key: What names these weights for the generation cache's on-disk store (say
+            ``"flux-dev+my-lora-v3"``). A model loaded from a Hub id or a folder is named by it; a
+            pipeline object without ``cache_key`` is cached in memory only, since nothing tells
+            its weights apart from another pipeline of the same class.
     """
 
     def __init__(
@@ -248,6 +253,7 @@ class DiffusersGenerator(Generator):
         trust_remote_code: bool = False,
         variant: str | None = None,
         load_kwargs: Mapping[str, Any] | None = None,
+        cache_key: str | None = None,
     ) -> None:
         import torch
 
@@ -268,8 +274,10 @@ class DiffusersGenerator(Generator):
         else:
             torch_dtype = None if not isinstance(model, (str, os.PathLike)) else torch.float32
 
+        self._weights_id = cache_key
         if isinstance(model, (str, os.PathLike)):
             self.model_id = str(model)
+            self._weights_id = cache_key or f"{self.model_id}:{variant or ''}"
             pipeline = load_pipeline(
                 model,
                 dtype=torch_dtype,
@@ -337,6 +345,7 @@ class DiffusersGenerator(Generator):
         self.name = name or tool_name_for(self.model_id or _kebab(type(pipeline).__name__.removesuffix("Pipeline")))
         self.description = description or self._describe()
         self._lock = threading.Lock()
+        self._instance_id = uuid.uuid4().hex
 
     # ----------------------------------------------------------------- schema
 
@@ -393,6 +402,29 @@ class DiffusersGenerator(Generator):
         height, width, steps = self.default("height"), self.default("width"), self.default("num_inference_steps")
         size = f" {width}x{height} images," if height and width else ""
         return f"Text-to-image with {model} (diffusers {type(self.pipeline).__name__}):{size} {steps} denoising steps."
+
+    def cache_id(self) -> str:
+        import json
+
+        if self._weights_id is None:
+            weights = f"object:{self._instance_id}"  # only the same as itself
+        else:
+            weights = self._weights_id
+        dtype = getattr(self.pipeline, "dtype", None)
+        settings = json.dumps(
+            {
+                "defaults": self.defaults,
+                "pipeline_kwargs": {key: repr(value) for key, value in self.pipeline_kwargs.items()},
+                "generator_device": str(self.generator_device),
+                "device": self.device.type,
+                "dtype": str(dtype),
+                "class": type(self.pipeline).__name__,
+                "scheduler": type(getattr(self.pipeline, "scheduler", None)).__name__,
+            },
+            sort_keys=True,
+            default=repr,
+        )
+        return f"diffusers:{weights}:{settings}"
 
     # ------------------------------------------------------------- generation
 
