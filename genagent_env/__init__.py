@@ -5,6 +5,7 @@ nothing that loads a model. Heavy libraries load when a tool or scorer that need
 
     >>> import gymnasium as gym
     >>> env = gym.make("genagent_env:GenAgent-v0")  # ShapesWorld, offline
+    >>> envs = gym.make_vec("genagent_env:GenAgent-v0", num_envs=8, vectorization_mode="vector_entry_point")
 """
 
 from __future__ import annotations
@@ -32,7 +33,12 @@ ENV_VARIANTS: dict[str, dict[str, Any]] = {
 }
 for _env_id, _kwargs in ENV_VARIANTS.items():
     if _env_id not in _registry:
-        _register(id=_env_id, entry_point="genagent_env.env:GenAgentEnv", kwargs=_kwargs)
+        _register(
+            id=_env_id,
+            entry_point="genagent_env.env:GenAgentEnv",
+            vector_entry_point="genagent_env.vector:GenAgentVectorEnv",
+            kwargs=_kwargs,
+        )
 
 
 def __getattr__(name: str) -> Any:
@@ -41,6 +47,14 @@ def __getattr__(name: str) -> Any:
         from genagent_env.env import GenAgentEnv
 
         return GenAgentEnv
+    if name == "GenAgentVectorEnv":
+        from genagent_env.vector import GenAgentVectorEnv
+
+        return GenAgentVectorEnv
+    if name == "GenerationCache":
+        from genagent_env.tools.cache import GenerationCache
+
+        return GenerationCache
     raise AttributeError(f"module 'genagent_env' has no attribute {name!r}")
 
 
@@ -51,6 +65,8 @@ __all__ = [
     "SCORERS",
     "FunctionGenerator",
     "GenAgentEnv",
+    "GenAgentVectorEnv",
+    "GenerationCache",
     "GenerationRequest",
     "Generator",
     "PairwiseComparator",

@@ -14,8 +14,8 @@ Every env sees exactly what its own ``step`` would give it: the same seeds are d
 ``np_random`` in the same order, and a generator that honours per-request seeds makes the same
 image in a batch as alone. ``GenAgentEnv.step`` itself is ``step_together([env], [action])``.
 
-If a scorer raises in phase 3, no episode has changed yet (drawn seeds are put back), so the
-caller may retry the step; images already made are in the cache.
+If a scorer or a comparator raises, every episode is put back as it was before the step (drawn
+seeds too), so the caller may retry the step; images already made are in the cache.
 """
 
 from __future__ import annotations
@@ -66,8 +66,15 @@ def step_together(
             env._undo_turn(turn)
         raise
 
-    ends = [env._apply_turn(turn) for env, turn in zip(envs, turns)]
-    rewards = _settle(envs, turns, ends, score_batch_size)
+    marks = [env._mark() for env in envs]
+    try:
+        ends = [env._apply_turn(turn) for env, turn in zip(envs, turns)]
+        rewards = _settle(envs, turns, ends, score_batch_size)
+    except BaseException:  # a comparator failed: put every episode back as it was
+        for env, turn, mark in zip(envs, turns, marks):
+            env._rewind(mark)
+            env._undo_turn(turn)
+        raise
     return [
         (env._observation(), reward, terminated, truncated, env._info())
         for env, reward, (terminated, truncated) in zip(envs, rewards, ends)
@@ -133,7 +140,7 @@ def _settle(
         if not (terminated or truncated):
             continue
         retries[index] = env._close_episode(turn.submitted if terminated else None)
-        if env.comparator is not None:
+        if env.comparator is not None and retries[index]:
             groups.setdefault(id(env.comparator), []).extend((index, k) for k in range(len(retries[index])))
     preferences: dict[int, list[int]] = {index: [0] * len(found) for index, found in retries.items()}
     for pairs in groups.values():

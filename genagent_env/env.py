@@ -16,6 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from genagent_env import protocol
+from genagent_env.batching import step_together
 from genagent_env.rewards import Decision, RewardWeights, decision_correct, episode_reward
 from genagent_env.scorers.base import PairwiseComparator, Score, Scorer, compare_scores
 from genagent_env.scorers.registry import make_scorer
@@ -56,6 +57,10 @@ class _Episode:
     stray_text: str = ""
     final: int | None = None  # the submitted image (1-based) once the episode is over
     result: dict[str, Any] | None = None
+
+
+#: The episode's lists that a turn only ever appends to.
+_APPEND_ONLY = ("messages", "images", "rounds", "scores", "decisions")
 
 
 @dataclass
@@ -309,8 +314,6 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
     # ------------------------------------------------------------------- step
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        from genagent_env.batching import step_together
-
         return step_together([self], [action])[0]
 
     # The phases of a step. ``step_together`` runs them for many envs at once, so that their tool
@@ -360,6 +363,29 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
             width, height = arguments.pop("width", None), arguments.pop("height", None)
             turn.request = GenerationRequest(prompt=prompt, seed=seed, width=width, height=height, extra=arguments)
         return turn
+
+    def _mark(self) -> tuple[_Episode, dict[str, int], str | None]:
+        """A cheap bookmark of the episode before :meth:`_apply_turn`, for :meth:`_rewind`. Applying
+        a turn only appends to the episode's lists, sets its scalars and fills the last round's
+        judge, so the lists' lengths, a shallow copy and that judge are enough."""
+        episode = self._episode
+        assert episode is not None
+        lengths = {name: len(getattr(episode, name)) for name in _APPEND_ONLY}
+        judge = episode.rounds[-1]["judge"] if episode.rounds else None
+        return copy.copy(episode), lengths, judge
+
+    def _rewind(self, mark: tuple[_Episode, dict[str, int], str | None]) -> None:
+        """Put the episode back where :meth:`_mark` found it."""
+        shallow, lengths, judge = mark
+        episode = self._episode
+        assert episode is not None
+        for name, value in vars(shallow).items():
+            if name not in _APPEND_ONLY:
+                setattr(episode, name, value)
+        for name, length in lengths.items():
+            del getattr(episode, name)[length:]
+        if episode.rounds:
+            episode.rounds[-1]["judge"] = judge
 
     def _undo_turn(self, turn: _Turn) -> None:
         """Put ``np_random`` back where it was before :meth:`_begin_turn` (the step failed)."""

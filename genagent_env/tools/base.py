@@ -136,9 +136,10 @@ class FunctionGenerator(Generator):
         function = self.function
         module = getattr(function, "__module__", None) or "?"
         qualname = getattr(function, "__qualname__", None) or ""
-        if not qualname or "<" in qualname:
-            # A closure or lambda: its name says nothing about what it captured, so it is only
-            # the same as itself (never found on disk by another process).
+        if not qualname or "<" in qualname or getattr(function, "__self__", None) is not None:
+            # A closure, a lambda or a bound method: its name says nothing about what it captured
+            # or which object it belongs to, so it is only the same as itself (never found on
+            # disk by another process).
             return f"function-instance:{self._instance_id}"
         return f"function:{module}.{qualname}:{self.name}"
 

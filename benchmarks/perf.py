@@ -1,0 +1,439 @@
+"""Throughput of the vector environments against the raw batched generator call (the limit).
+
+    python -m benchmarks.perf                       # CPU, about 6 minutes here
+    python -m benchmarks.perf --device cuda         # the same table on a GPU
+
+Prints one table, measured in one run, of env steps/s and images/s for
+
+- ``SyncVectorEnv`` over ``GenAgent-v0`` (Gymnasium's, ``gym.make_vec(..., "sync")``),
+- ``AsyncVectorEnv`` (one worker process per sub-environment),
+- ``GenAgentVectorEnv`` (one batched generator call per step),
+- ``raw``: the generator alone, N requests in one call — the most any env can reach,
+
+with the ratio of each to ``SyncVectorEnv`` and to the limit, for a tiny Stable-Diffusion-style
+pipeline (random weights, built from configs: what is timed is the batching, not the model) at
+64×64 and 32×32, and for ShapesWorld, at N = 1, 4, 8, 16. Under the table, per size: the
+pipeline's own batching gain (raw batch-N vs raw batch-1 images/s) next to GenAgentVectorEnv's
+speed-up over SyncVectorEnv.
+
+The workload is the same for every env: each sub-environment plays episodes of
+call → judge + call → judge + answer (``max_rounds=2``), then the autoreset step; every tool call
+carries a fresh seed, so the generation cache never hits and every image is really made. Scoring
+is ShapesWorld's pixel verifier in both worlds (it is cheap next to a diffusion pipeline; the
+limit does not score). Rows are appended to ``--out`` as they finish; ``--resume`` reuses the rows
+already there for the same settings, so an interrupted run goes on where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import tyro
+
+MODES = ("sync", "async", "genagent", "raw")
+MODE_NAMES = {"sync": "SyncVectorEnv", "async": "AsyncVectorEnv", "genagent": "GenAgentVectorEnv", "raw": "raw batched call"}
+TOOL = "gen"
+
+
+@dataclass
+class Args:
+    worlds: tuple[Literal["diffusers", "shapes"], ...] = ("diffusers", "shapes")
+    """which generators to time"""
+    sizes: tuple[int, ...] = (64, 32)
+    """image sides for the diffusers world (ShapesWorld always draws 128×128)"""
+    nums: tuple[int, ...] = (1, 4, 8, 16)
+    """numbers of sub-environments"""
+    modes: tuple[Literal["sync", "async", "genagent", "raw"], ...] = MODES
+    """what to time"""
+    device: str = "cpu"
+    """where the diffusers pipeline runs ("cpu", "cuda")"""
+    steps: int = 4
+    """denoising steps of the tiny pipeline"""
+    seconds: float = 6.0
+    """time each row for at least this long in all (whole episodes)"""
+    repeats: int = 3
+    """rounds per row, interleaved with the other envs of the same world, size and N; the best counts"""
+    out: Path = Path("runs/perf/perf.jsonl")
+    """rows are appended here as they are measured"""
+    resume: bool = False
+    """reuse rows already in --out that have the same settings (an interrupted run goes on)"""
+    target: float = 0.8
+    """GenAgentVectorEnv's images/s must reach this fraction of the limit (diffusers, N = 8)"""
+
+
+@dataclass(frozen=True)
+class Setting:
+    world: str
+    size: int
+    num_envs: int
+    mode: str
+    device: str
+    steps: int
+
+    def key(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass
+class Row:
+    setting: Setting
+    steps_per_s: float | None
+    images_per_s: float
+    seconds: float
+    images: int
+    resumed: bool = field(default=False, compare=False)
+
+
+# ----------------------------------------------------------------- the worlds
+
+
+def make_generator(world: str, size: int, device: str, steps: int, batch: int) -> Any:
+    """The tool every env and the raw call use (built the same way in worker processes)."""
+    if world == "shapes":
+        from genagent_env.shapes.generator import ShapesGenerator
+
+        return ShapesGenerator(preset="medium", image_size=128)
+    from genagent_env.testing.tiny_diffusers import tiny_sd_pipeline
+    from genagent_env.tools.diffusers_generator import DiffusersGenerator
+
+    return DiffusersGenerator(
+        tiny_sd_pipeline(seed=0),
+        name=TOOL,
+        device=device,
+        num_inference_steps=steps,
+        height=size,
+        width=size,
+        max_batch_size=max(batch, 1),
+    )
+
+
+def env_kwargs(world: str, size: int, device: str, steps: int, batch: int) -> dict[str, Any]:
+    generator = make_generator(world, size, device, steps, batch)
+    return {"generators": {TOOL: generator}, "scorer": "shapes", "max_rounds": 2, "image_size": size if world != "shapes" else 128}
+
+
+class _SubEnvFactory:
+    """Builds one ``GenAgent-v0`` in whichever process calls it (picklable for AsyncVectorEnv)."""
+
+    def __init__(self, world: str, size: int, device: str, steps: int, threads: int | None) -> None:
+        self.world, self.size, self.device, self.steps, self.threads = world, size, device, steps, threads
+
+    def __call__(self) -> Any:
+        import gymnasium as gym
+
+        if self.threads is not None and self.world == "diffusers":
+            import torch
+
+            torch.set_num_threads(self.threads)  # N workers share the cores
+        return gym.make("genagent_env:GenAgent-v0", **env_kwargs(self.world, self.size, self.device, self.steps, 1))
+
+
+# ---------------------------------------------------------------- the workload
+
+
+class Workload:
+    """Per sub-environment: call, judge + call, judge + answer, then the autoreset step; every call
+    with a new seed."""
+
+    CYCLE = 4
+
+    def __init__(self, num_envs: int) -> None:
+        self.num_envs = num_envs
+        self.seed = 0
+        self.prompts = [f"a photo of {k + 1} red cubes and a blue ball" for k in range(num_envs)]
+
+    def _call(self, i: int, judge: bool) -> str:
+        self.seed += 1
+        arguments = {"prompt": self.prompts[i], "seed": self.seed}
+        head = "<judge>not yet right</judge>" if judge else ""
+        return f'{head}<think>try again</think><tool_call>{{"name": "{TOOL}", "arguments": {json.dumps(arguments)}}}</tool_call>'
+
+    def actions(self, phase: int) -> tuple[list[str], int]:
+        """The actions at ``phase`` of the cycle, and how many images they make."""
+        if phase == 0:
+            return [self._call(i, judge=False) for i in range(self.num_envs)], self.num_envs
+        if phase == 1:
+            return [self._call(i, judge=True) for i in range(self.num_envs)], self.num_envs
+        if phase == 2:
+            return ["<judge>good</judge><answer>done</answer>"] * self.num_envs, 0
+        return ["(ignored: this step resets)"] * self.num_envs, 0
+
+
+class EnvRunner:
+    """Plays whole workload cycles on a vector env; keeps its seeds across runs, so that the
+    generation cache never hits."""
+
+    def __init__(self, envs: Any, num_envs: int) -> None:
+        self.envs, self.num_envs = envs, num_envs
+        self.workload = Workload(num_envs)
+        self.warm = False
+
+    def _cycle(self) -> int:
+        made = 0
+        for phase in range(Workload.CYCLE):
+            actions, images = self.workload.actions(phase)
+            observations, _, terminated, truncated, _ = self.envs.step(tuple(actions))
+            if images:
+                failed = [text for text in observations["text"] if "was generated" not in text]
+                if failed:
+                    raise RuntimeError(f"a tool call made no image: {failed[0][:200]}")
+            if phase == 2 and not (terminated | truncated).all():
+                raise RuntimeError("the episodes did not end where the workload expects")
+            made += images
+        return made
+
+    def run(self, min_seconds: float) -> tuple[int, int, float]:
+        """Whole cycles until ``min_seconds`` have passed: (steps, images, seconds)."""
+        self.envs.reset(seed=0)
+        if not self.warm:
+            self._cycle()  # the first calls allocate
+            self.warm = True
+        steps = images = 0
+        start = time.perf_counter()
+        while True:
+            images += self._cycle()
+            steps += Workload.CYCLE * self.num_envs
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                return steps, images, elapsed
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+class RawRunner:
+    """The generator alone: ``num_envs`` requests per call, fresh seeds."""
+
+    def __init__(self, generate: Callable[[Sequence[Any]], list[Any]], num_envs: int) -> None:
+        self.generate, self.num_envs = generate, num_envs
+        self.prompts = Workload(num_envs).prompts
+        self.seed = 0
+        self.warm = False
+
+    def _call(self) -> int:
+        from genagent_env.tools.base import GenerationRequest
+
+        requests = []
+        for prompt in self.prompts:
+            self.seed += 1
+            requests.append(GenerationRequest(prompt=prompt, seed=self.seed))
+        return len(self.generate(requests))
+
+    def run(self, min_seconds: float) -> tuple[int, int, float]:
+        if not self.warm:
+            self._call()
+            self.warm = True
+        images = 0
+        start = time.perf_counter()
+        while True:
+            images += self._call()
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                return 0, images, elapsed
+
+    def close(self) -> None:
+        pass
+
+
+def raw_pipeline_call(generator: Any) -> Callable[[Sequence[Any]], list[Any]]:
+    """For the diffusers world the limit is the pipeline itself, called as users call it."""
+    import torch
+
+    pipeline = generator.pipeline
+    call_kwargs = dict(generator.defaults)
+
+    def generate(requests: Sequence[Any]) -> list[Any]:
+        generators = [torch.Generator(generator.generator_device).manual_seed(r.seed) for r in requests]
+        with torch.inference_mode():
+            output = pipeline(prompt=[r.prompt for r in requests], generator=generators, output_type="np", **call_kwargs)
+        if generator.device.type == "cuda":
+            torch.cuda.synchronize()
+        return list(output.images)
+
+    return generate
+
+
+def make_runner(setting: Setting) -> EnvRunner | RawRunner:
+    import gymnasium as gym
+
+    import genagent_env  # noqa: F401  (registers GenAgent-v0)
+
+    world, size, n, device, steps = setting.world, setting.size, setting.num_envs, setting.device, setting.steps
+    if setting.mode == "raw":
+        generator = make_generator(world, size, device, steps, n)
+        generate = raw_pipeline_call(generator) if world == "diffusers" else generator.generate
+        return RawRunner(generate, n)
+    if setting.mode == "genagent":
+        envs = gym.make_vec(
+            "genagent_env:GenAgent-v0",
+            num_envs=n,
+            vectorization_mode="vector_entry_point",
+            **env_kwargs(world, size, device, steps, n),
+        )
+    elif setting.mode == "sync":
+        kwargs = env_kwargs(world, size, device, steps, 1)  # one pipeline, shared by the sub-envs
+        envs = gym.make_vec("genagent_env:GenAgent-v0", num_envs=n, vectorization_mode="sync", **kwargs)
+    else:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads = max(1, cores // n) if device == "cpu" else None
+        # spawn: forking a process whose torch already runs threads can hang the children
+        envs = gym.vector.AsyncVectorEnv([_SubEnvFactory(world, size, device, steps, threads)] * n, context="spawn", shared_memory=False
+        )
+    return EnvRunner(envs, n)
+
+
+def measure_group(group: list[Setting], seconds: float, repeats: int) -> list[Row]:
+    """Time the settings of one (world, size, N) interleaved, ``repeats`` rounds, best round each:
+    background load then hits every env alike instead of whichever ran at the wrong moment."""
+    runners = {setting: make_runner(setting) for setting in group}
+    best: dict[Setting, Row] = {}
+    try:
+        for _ in range(repeats):
+            for setting, runner in runners.items():
+                steps, images, elapsed = runner.run(seconds / repeats)
+                row = Row(setting, steps / elapsed if steps else None, images / elapsed, elapsed, images)
+                if setting not in best or row.images_per_s > best[setting].images_per_s:
+                    best[setting] = row
+    finally:
+        for runner in runners.values():
+            runner.close()
+    return [best[setting] for setting in group]
+
+
+# ---------------------------------------------------------------- the report
+
+
+def load_rows(path: Path) -> dict[str, Row]:
+    rows: dict[str, Row] = {}
+    if not path.is_file():
+        return rows
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+            setting = Setting(**record["setting"])
+            rows[setting.key()] = Row(
+                setting, record["steps_per_s"], record["images_per_s"], record["seconds"], record["images"], resumed=True
+            )
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut by an interruption
+    return rows
+
+
+def save_row(path: Path, row: Row) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "setting": asdict(row.setting),
+        "steps_per_s": row.steps_per_s,
+        "images_per_s": row.images_per_s,
+        "seconds": row.seconds,
+        "images": row.images,
+    }
+    with path.open("a") as stream:
+        stream.write(json.dumps(record) + "\n")
+
+
+def settings(args: Args) -> list[Setting]:
+    out = []
+    for world in args.worlds:
+        for size in args.sizes if world == "diffusers" else (128,):
+            for n in args.nums:
+                for mode in args.modes:
+                    out.append(Setting(world, size, n, mode, args.device if world == "diffusers" else "cpu", args.steps))
+    return out
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def report(args: Args, rows: dict[str, Row], device_name: str) -> list[str]:
+    lines = [f"device: {device_name}; tiny SD pipeline, {args.steps} denoising steps; ShapesWorld 128x128", ""]
+    header = f"{'world':<10}{'size':>5}{'N':>4}  {'env':<20}{'steps/s':>9}{'images/s':>10}{'x Sync':>8}{'x limit':>9}"
+    lines += [header, "-" * len(header)]
+    verdicts = []
+    groups: dict[tuple[str, int], dict[int, dict[str, Row]]] = {}
+    for row in rows.values():
+        s = row.setting
+        groups.setdefault((s.world, s.size), {}).setdefault(s.num_envs, {})[s.mode] = row
+    for (world, size), by_n in groups.items():
+        for n in sorted(by_n):
+            modes = by_n[n]
+            sync, raw = modes.get("sync"), modes.get("raw")
+            for mode in MODES:
+                row = modes.get(mode)
+                if row is None:
+                    continue
+                x_sync = row.images_per_s / sync.images_per_s if sync else None
+                x_limit = row.images_per_s / raw.images_per_s if raw else None
+                mark = " *" if row.resumed else ""
+                lines.append(
+                    f"{world:<10}{size:>5}{n:>4}  {MODE_NAMES[mode]:<20}{_fmt(row.steps_per_s):>9}"
+                    f"{_fmt(row.images_per_s):>10}{_fmt(x_sync, 2):>8}{_fmt(x_limit, 2):>9}{mark}"
+                )
+        lines.append("")
+        one = by_n.get(1, {}).get("raw")
+        for n in sorted(by_n):
+            modes = by_n[n]
+            raw, sync, ours = modes.get("raw"), modes.get("sync"), modes.get("genagent")
+            if not (one and raw and sync and ours) or n == 1:
+                continue
+            gain = raw.images_per_s / one.images_per_s
+            speedup = ours.images_per_s / sync.images_per_s
+            lines.append(
+                f"{world} {size}x{size} N={n}: pipeline batching gain {gain:.2f}x, GenAgentVectorEnv over Sync "
+                f"{speedup:.2f}x ({speedup / gain:.2f} of the gain)"
+            )
+            if world == "diffusers" and n == 8:
+                ratio = ours.images_per_s / raw.images_per_s
+                verdicts.append(
+                    f"target: diffusers {size}x{size} N=8 GenAgentVectorEnv / limit = {ratio:.2f} "
+                    f"(>= {args.target}): {'PASS' if ratio >= args.target else 'FAIL'}"
+                )
+        lines.append("")
+    if any(row.resumed for row in rows.values()):
+        lines.append("* measured in an earlier, interrupted run (--resume)")
+    return lines + verdicts
+
+
+def device_description(device: str) -> str:
+    import platform
+
+    if device.startswith("cuda"):
+        import torch
+
+        return f"{torch.cuda.get_device_name(torch.device(device))} (CUDA)"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"CPU, {cores} cores ({platform.processor() or platform.machine()})"
+
+
+def main(args: Args) -> list[str]:
+    done = load_rows(args.out) if args.resume else {}
+    if not args.resume and args.out.exists():
+        args.out.unlink()
+    rows: dict[str, Row] = {}
+    groups: dict[tuple[str, int, int], list[Setting]] = {}
+    for setting in settings(args):
+        if setting.key() in done:
+            rows[setting.key()] = done[setting.key()]
+        else:
+            groups.setdefault((setting.world, setting.size, setting.num_envs), []).append(setting)
+    for (world, size, n), group in groups.items():
+        for row in measure_group(group, args.seconds, args.repeats):
+            save_row(args.out, row)
+            rows[row.setting.key()] = row
+        print(f"  measured {world} {size}x{size} N={n}", flush=True)
+    ordered = {setting.key(): rows[setting.key()] for setting in settings(args)}
+    lines = report(args, ordered, device_description(args.device))
+    print("\n".join(lines))
+    return lines
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))

@@ -1,0 +1,299 @@
+"""GenerationCache (LRU, stable keys, on-disk store) and generate_requests (dedupe, batches, failures)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from genagent_env.env import GenAgentEnv
+from genagent_env.shapes.generator import ShapesGenerator
+from genagent_env.tools.base import GenerationRequest, Generator
+from genagent_env.tools.cache import GenerationCache
+from genagent_env.tools.dispatch import generate_requests
+from tests.conftest import COLOUR_TASKS, ColourScorer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def solid(rgb: tuple[int, int, int], size: int = 4) -> Image.Image:
+    return Image.new("RGB", (size, size), rgb)
+
+
+def noise(prompt: str, seed: int) -> Image.Image:
+    """An image that depends on every pixel of (prompt, seed), so equal pixels mean the same image."""
+    rng = np.random.default_rng([seed, *prompt.encode()])
+    return Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+
+
+class Noise(Generator):
+    """Records every ``generate`` call; fails (or misbehaves) as ``mode`` says."""
+
+    name = "noise"
+
+    def __init__(self, mode: str = "ok", sleep_s: float = 0.0) -> None:
+        self.mode, self.sleep_s = mode, sleep_s
+        self.calls: list[list[GenerationRequest]] = []
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Any]:
+        self.calls.append(list(requests))
+        time.sleep(self.sleep_s)
+        if self.mode == "boom" and any("boom" in r.prompt for r in requests):
+            raise RuntimeError("boom in the batch")
+        images: list[Any] = [noise(r.prompt, r.seed) for r in requests]
+        if self.mode == "one-too-many":
+            images.append(images[0])
+        if self.mode == "not-a-list":
+            return None  # type: ignore[return-value]
+        return images
+
+
+class Uncached(Noise):
+    def cache_id(self) -> None:
+        return None
+
+
+def same(a: Image.Image, b: Image.Image) -> bool:
+    return np.array_equal(np.asarray(a), np.asarray(b))
+
+
+# ------------------------------------------------------------------------------------- LRU
+
+
+def test_lru_evicts_the_least_recently_used_and_get_refreshes():
+    cache = GenerationCache(max_entries=2, max_bytes=None)
+    a, b, c = solid((255, 0, 0)), solid((0, 255, 0)), solid((0, 0, 255))
+    cache.put("a", a)
+    cache.put("b", b)
+    assert cache.get("a") is a  # a is now the most recent
+    cache.put("c", c)
+    assert cache.get("b") is None and cache.get("a") is a and cache.get("c") is c
+    assert len(cache) == 2 and cache.stats.evictions == 1
+
+
+def test_max_bytes_bounds_memory_and_an_oversized_image_is_not_kept():
+    cache = GenerationCache(max_entries=100, max_bytes=100)  # a 4 x 4 image is 48 bytes: two fit
+    for key in "abc":
+        cache.put(key, solid((1, 2, 3)))
+    assert cache.get("a") is None and cache.get("b") is not None and cache.get("c") is not None
+    assert cache.nbytes == 96 and cache.stats.evictions == 1
+    cache.put("huge", solid((9, 9, 9), size=10))  # 300 bytes, more than the whole budget
+    assert cache.get("huge") is None
+    assert len(cache) == 2 and cache.nbytes == 96 and cache.stats.evictions == 1  # nothing else was dropped
+    assert cache.info() == {"hits": 0, "misses": 0, "disk_hits": 0, "generator_calls": 0, "evictions": 1,
+                            "entries": 2, "bytes": 96}
+
+
+# ------------------------------------------------------------------------------------- keys
+
+KEY_REQUEST = GenerationRequest("two red circles", 7, 64, 48, {"b": 1, "a": [1, 2]})
+KEY_SCRIPT = (
+    "from genagent_env.shapes.generator import ShapesGenerator\n"
+    "from genagent_env.tools.base import GenerationRequest\n"
+    "from genagent_env.tools.cache import GenerationCache\n"
+    "print(GenerationCache.key(ShapesGenerator('strong'), "
+    "GenerationRequest('two red circles', 7, 64, 48, {'a': [1, 2], 'b': 1})))\n"
+)
+
+
+def test_key_is_stable_across_processes():
+    here = GenerationCache.key(ShapesGenerator("strong"), KEY_REQUEST)
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    there = subprocess.run([sys.executable, "-c", KEY_SCRIPT], cwd=REPO, env=env, capture_output=True, text=True,
+                           check=True, timeout=60).stdout.strip()
+    assert here == there and len(here) == 64
+
+
+def test_key_changes_with_every_part_of_the_request_and_the_tool():
+    tool = ShapesGenerator("strong")
+    base = GenerationRequest("a red circle", 1, 64, 64, {"steps": 4})
+    variants = [
+        (tool, base),
+        (tool, GenerationRequest("a red circle.", 1, 64, 64, {"steps": 4})),
+        (tool, GenerationRequest("a red circle", 2, 64, 64, {"steps": 4})),
+        (tool, GenerationRequest("a red circle", 1, 96, 64, {"steps": 4})),
+        (tool, GenerationRequest("a red circle", 1, 64, 96, {"steps": 4})),
+        (tool, GenerationRequest("a red circle", 1, 64, 64, {"steps": 5})),
+        (tool, GenerationRequest("a red circle", 1, 64, 64, {})),
+        (tool, GenerationRequest("a red circle", 1, None, None, {"steps": 4})),
+        (ShapesGenerator("weak"), base),
+        (ShapesGenerator("strong", image_size=64), base),
+    ]
+    keys = [GenerationCache.key(t, r) for t, r in variants]
+    assert all(isinstance(k, str) for k in keys) and len(set(keys)) == len(keys)
+    assert GenerationCache.key(ShapesGenerator("strong"), base) == keys[0]  # another instance, same settings
+
+
+def test_a_generator_without_cache_id_is_never_cached():
+    tool, cache = Uncached(), GenerationCache()
+    request = GenerationRequest("a cat", 3)
+    assert GenerationCache.key(tool, request) is None
+    generate_requests(tool, [request, request], cache=cache)
+    generate_requests(tool, [request], cache=cache)
+    assert [len(c) for c in tool.calls] == [2, 1] and len(cache) == 0 and cache.stats.hits == 0
+
+
+# ----------------------------------------------------------------------------------- on disk
+
+
+def test_a_second_cache_on_the_same_folder_finds_the_image(tmp_path):
+    request = GenerationRequest("a blue square", 5)
+    first_tool, second_tool = Noise(), Noise()
+    [made] = generate_requests(first_tool, [request], cache=GenerationCache(directory=tmp_path))
+    assert len(list(tmp_path.rglob("*.png"))) == 1
+    second = GenerationCache(directory=tmp_path)  # empty memory, e.g. a resumed run
+    [found] = generate_requests(second_tool, [request], cache=second)
+    assert second_tool.calls == [] and same(found, made)
+    assert (second.stats.disk_hits, second.stats.hits, second.stats.misses) == (1, 1, 0)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_a_corrupt_file_on_disk_is_a_miss_and_is_regenerated(tmp_path, damage):
+    request = GenerationRequest("a blue square", 5)
+    [made] = generate_requests(Noise(), [request], cache=GenerationCache(directory=tmp_path))
+    [path] = tmp_path.rglob("*.png")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"not a png at all")
+    tool, cache = Noise(), GenerationCache(directory=tmp_path)
+    [again] = generate_requests(tool, [request], cache=cache)
+    assert len(tool.calls) == 1 and same(again, made)
+    assert (cache.stats.misses, cache.stats.disk_hits) == (1, 0)
+    fresh = GenerationCache(directory=tmp_path)  # the regenerated image was written back
+    assert same(fresh.get(GenerationCache.key(tool, request)), made) and fresh.stats.disk_hits == 1
+
+
+def test_from_any():
+    default = GenerationCache.from_any(True)
+    assert isinstance(default, GenerationCache) and default.max_entries == 1024 and default.max_bytes == 256 * 2**20
+    assert GenerationCache.from_any(False) is None and GenerationCache.from_any(None) is None
+    small = GenerationCache.from_any({"max_entries": 3, "max_bytes": None})
+    assert small.max_entries == 3 and small.max_bytes is None
+    shared = GenerationCache()
+    assert GenerationCache.from_any(shared) is shared
+    for junk in ("yes", 1, 0, [True], 2.5):
+        with pytest.raises(TypeError):
+            GenerationCache.from_any(junk)
+
+
+# ------------------------------------------------------------------ function generators' ids
+
+TOOL_CALL = '<tool_call>{"name": "paint", "arguments": {"prompt": "a thing", "seed": 2}}</tool_call>'
+
+
+def _first_image(function: Any, cache: GenerationCache) -> np.ndarray:
+    env = GenAgentEnv(suite=COLOUR_TASKS, generators={"paint": function}, scorer=ColourScorer(),
+                      generation_cache=cache, image_size=8)
+    env.reset(seed=0, options={"task_index": 0})
+    *_, info = env.step(TOOL_CALL)
+    return np.asarray(info["images"][0])
+
+
+def painter(rgb: tuple[int, int, int]) -> Any:
+    def draw(prompt: str, seed: int) -> Image.Image:
+        return solid(rgb, 8)
+
+    return draw
+
+
+class Painter:
+    def __init__(self, rgb: tuple[int, int, int]) -> None:
+        self.rgb = rgb
+
+    def draw(self, prompt: str, seed: int) -> Image.Image:
+        return solid(self.rgb, 8)
+
+
+@pytest.mark.parametrize("make", [painter, lambda rgb: (lambda prompt, seed: solid(rgb, 8))], ids=["closure", "lambda"])
+def test_closures_with_one_qualname_do_not_share_cache_entries(make):
+    cache = GenerationCache()
+    red, blue = _first_image(make((255, 0, 0)), cache), _first_image(make((0, 0, 255)), cache)
+    assert tuple(red[0, 0]) == (255, 0, 0) and tuple(blue[0, 0]) == (0, 0, 255)
+
+
+def test_bound_methods_of_different_objects_do_not_share_cache_entries():
+    cache = GenerationCache()
+    red, blue = _first_image(Painter((255, 0, 0)).draw, cache), _first_image(Painter((0, 0, 255)).draw, cache)
+    assert tuple(red[0, 0]) == (255, 0, 0) and tuple(blue[0, 0]) == (0, 0, 255)
+
+
+# --------------------------------------------------------------------------- generate_requests
+
+
+def test_identical_requests_in_one_call_generate_once():
+    tool, cache = Noise(), GenerationCache()
+    a, b = GenerationRequest("a cat", 1), GenerationRequest("a dog", 1)
+    out = generate_requests(tool, [a, b, a, GenerationRequest("a cat", 1)], cache=cache)
+    assert tool.calls == [[a, b]]
+    assert same(out[0], out[2]) and same(out[0], out[3]) and not same(out[0], out[1])
+    assert cache.info()["hits"] == 2 and cache.info()["misses"] == 2 and cache.info()["generator_calls"] == 1
+    generate_requests(tool, [b], cache=cache)  # now from memory
+    assert len(tool.calls) == 1 and cache.stats.hits == 3
+
+
+def test_batch_size_splits_the_calls_and_keeps_the_order():
+    tool = Noise()
+    requests = [GenerationRequest(f"prompt {i}", i) for i in range(5)]
+    out = generate_requests(tool, requests, batch_size=2)
+    assert [len(c) for c in tool.calls] == [2, 2, 1]
+    assert all(same(image, noise(r.prompt, r.seed)) for image, r in zip(out, requests))
+    with pytest.raises(ValueError):
+        generate_requests(tool, requests, batch_size=0)
+
+
+def test_a_failing_batch_is_retried_per_request_so_only_the_culprit_fails():
+    tool, cache = Noise("boom"), GenerationCache()
+    requests = [GenerationRequest("a cat", 1), GenerationRequest("boom", 2), GenerationRequest("a dog", 3)]
+    out = generate_requests(tool, requests, cache=cache)
+    assert isinstance(out[1], RuntimeError) and "boom" in str(out[1])
+    assert same(out[0], noise("a cat", 1)) and same(out[2], noise("a dog", 3))
+    assert [len(c) for c in tool.calls] == [3, 1, 1, 1] and len(cache) == 2  # an error is not cached
+    tool.calls.clear()
+    out = generate_requests(tool, requests, cache=cache)
+    assert tool.calls == [[requests[1]]] and isinstance(out[1], RuntimeError)
+
+
+def test_a_timeout_fails_the_batch_with_timeout_errors():
+    tool = Noise(sleep_s=0.5)
+    start = time.perf_counter()
+    out = generate_requests(tool, [GenerationRequest("a", 1), GenerationRequest("b", 2)], timeout_s=0.05)
+    assert time.perf_counter() - start < 0.4
+    assert all(isinstance(o, TimeoutError) for o in out) and len(tool.calls) == 1  # not retried one by one
+
+
+@pytest.mark.parametrize("mode", ["one-too-many", "not-a-list"])
+def test_a_wrong_number_of_images_is_an_error_outcome(mode):
+    tool = Noise(mode)
+    out = generate_requests(tool, [GenerationRequest("a", 1), GenerationRequest("b", 2)], cache=GenerationCache())
+    assert all(isinstance(o, ValueError) and "images for" in str(o) for o in out)
+
+
+def test_a_broken_image_fails_only_its_request():
+    class HalfNaN(Noise):
+        def generate(self, requests):
+            return [np.full((8, 8, 3), np.nan) if r.seed == 2 else noise(r.prompt, r.seed) for r in requests]
+
+    out = generate_requests(HalfNaN(), [GenerationRequest("a", 1), GenerationRequest("b", 2)])
+    assert same(out[0], noise("a", 1)) and isinstance(out[1], ValueError) and "NaN" in str(out[1])
+
+
+def test_the_env_counts_cache_use_in_info():
+    cache = GenerationCache()
+    env = GenAgentEnv(suite=COLOUR_TASKS, generators={"paint": noise}, scorer=ColourScorer(), generation_cache=cache)
+    env.reset(seed=0, options={"task_index": 0})
+    assert env.reset(seed=0)[1]["generation_cache"] == {"hits": 0, "misses": 0, "disk_hits": 0, "generator_calls": 0,
+                                                        "evictions": 0, "entries": 0, "bytes": 0}
+    call = json.dumps({"name": "paint", "arguments": {"prompt": "a red thing", "seed": 4}})
+    *_, info = env.step(f"<tool_call>{call}</tool_call>")
+    assert info["generation_cache"] == {"hits": 0, "misses": 1, "disk_hits": 0, "generator_calls": 1,
+                                        "evictions": 0, "entries": 1, "bytes": 16 * 16 * 3}
+    assert "generation_cache" not in GenAgentEnv(suite=COLOUR_TASKS, generators={"paint": noise},
+                                                 scorer=ColourScorer()).reset(seed=0)[1]
