@@ -1,6 +1,6 @@
 """Throughput of the vector environments against the raw batched generator call (the limit).
 
-    python -m benchmarks.perf                       # CPU, about 6 minutes here
+    python -m benchmarks.perf                       # CPU, about 13 minutes here (2 cores)
     python -m benchmarks.perf --device cuda         # the same table on a GPU
 
 Prints one table, measured in one run, of env steps/s and images/s for
@@ -415,8 +415,10 @@ def device_description(device: str) -> str:
 
 def main(args: Args) -> list[str]:
     done = load_rows(args.out) if args.resume else {}
-    if not args.resume and args.out.exists():
+    if args.out.exists():
         args.out.unlink()
+    for row in done.values():  # keep the whole rows only (the last may have been cut)
+        save_row(args.out, row)
     rows: dict[str, Row] = {}
     groups: dict[tuple[str, int, int], list[Setting]] = {}
     for setting in settings(args):
