@@ -354,7 +354,12 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 
 def report(args: Args, rows: dict[str, Row], device_name: str) -> list[str]:
-    lines = [f"device: {device_name}; tiny SD pipeline, {args.steps} denoising steps; ShapesWorld 128x128", ""]
+    worlds = []
+    if "diffusers" in args.worlds:
+        worlds.append(f"tiny SD pipeline, {args.steps} denoising steps, ShapesWorld verifier")
+    if "shapes" in args.worlds:
+        worlds.append("ShapesWorld 128x128")
+    lines = [f"device: {device_name}; " + "; ".join(worlds), ""]
     header = f"{'world':<10}{'size':>5}{'N':>4}  {'env':<20}{'steps/s':>9}{'images/s':>10}{'x Sync':>8}{'x limit':>9}"
     lines += [header, "-" * len(header)]
     verdicts = []
@@ -386,9 +391,10 @@ def report(args: Args, rows: dict[str, Row], device_name: str) -> list[str]:
                 continue
             gain = raw.images_per_s / one.images_per_s
             speedup = ours.images_per_s / sync.images_per_s
+            share = f" ({speedup / gain:.2f} of the gain)" if gain > 1.0 else " (batching gains nothing here)"
             lines.append(
                 f"{world} {size}x{size} N={n}: pipeline batching gain {gain:.2f}x, GenAgentVectorEnv over Sync "
-                f"{speedup:.2f}x ({speedup / gain:.2f} of the gain)"
+                f"{speedup:.2f}x{share}"
             )
             if world == "diffusers" and n == 8:
                 ratio = ours.images_per_s / raw.images_per_s

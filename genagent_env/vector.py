@@ -12,7 +12,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
 from genagent_env.batching import step_together
-from genagent_env.env import GenAgentEnv
+from genagent_env.env import GenAgentEnv, _Episode
 from genagent_env.tools.cache import GenerationCache
 
 
@@ -28,8 +28,12 @@ class GenAgentVectorEnv(VectorEnv):
 
     Results are the same as stepping the sub-environments one by one with the same seeds (each
     draws its seeds from its own ``np_random``; generators take per-request seeds). A shared
-    :class:`~genagent_env.tools.cache.GenerationCache` makes identical requests once: the 8
-    rollouts of a GRPO group that start with the same call cost one generation.
+    :class:`~genagent_env.tools.cache.GenerationCache` makes identical requests (tool, prompt,
+    seed, arguments) once: the 8 rollouts of a GRPO group that make the same call cost one
+    generation. A call is the same when the agent writes the seed, or when the seed the env draws
+    is the same: ``reset(seed=[s] * N, ...)`` or ``set_state([snapshot] * N)`` start every
+    sub-environment from one random state (``reset(seed=s)`` gives them ``s, s+1, ...``, so their
+    drawn seeds differ).
 
     Create it with ``gym.make_vec("GenAgent-v0", num_envs=N, vectorization_mode="vector_entry_point")``
     (the registered variants' settings apply) or directly, ``GenAgentVectorEnv(N, **env_kwargs)``.
@@ -88,7 +92,13 @@ class GenAgentVectorEnv(VectorEnv):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
         self.autoreset_mode = _autoreset_mode(autoreset_mode)
-        env_kwargs.pop("max_episode_steps", None)  # GenAgentEnv enforces its own max_turns
+        max_episode_steps = env_kwargs.pop("max_episode_steps", None)
+        if max_episode_steps is not None:  # what gym.make_vec passes; GenAgentEnv's own limit is max_turns
+            if env_kwargs.get("max_turns") not in (None, max_episode_steps):
+                raise ValueError(
+                    f"max_episode_steps={max_episode_steps} and max_turns={env_kwargs['max_turns']} disagree; pass one"
+                )
+            env_kwargs["max_turns"] = max_episode_steps
 
         first = GenAgentEnv(generation_cache=generation_cache, **env_kwargs)
         self.envs: list[GenAgentEnv] = [first] + [first._sibling() for _ in range(int(num_envs) - 1)]
@@ -148,6 +158,15 @@ class GenAgentVectorEnv(VectorEnv):
                 raise ValueError(f"got {len(per_env)} option dicts for num_envs={self.num_envs}")
         if self._needs_reset and not mask.all():
             raise RuntimeError("the first reset must reset every sub-environment (no reset_mask)")
+        # Check everything before resetting anything: a bad seed or option loses no episode.
+        for i in np.flatnonzero(mask):
+            if seeds[i] is not None and (
+                isinstance(seeds[i], bool) or not isinstance(seeds[i], (int, np.integer)) or seeds[i] < 0
+            ):
+                raise ValueError(f"seed {i} must be a non-negative integer or None, got {seeds[i]!r}")
+            seeds[i] = None if seeds[i] is None else int(seeds[i])
+            if per_env[i]:
+                self.envs[i]._task_from_options(per_env[i])  # raises ValueError for a bad option
 
         infos: dict[str, Any] = {}
         for i in np.flatnonzero(mask):
@@ -254,11 +273,14 @@ class GenAgentVectorEnv(VectorEnv):
         states = list(states)
         if len(states) != self.num_envs:
             raise ValueError(f"got {len(states)} states for num_envs={self.num_envs}")
+        for i, state in enumerate(states):  # check them all before restoring any
+            if not isinstance(state, Mapping) or not isinstance(state.get("episode"), _Episode) or "rng" not in state:
+                raise ValueError(f"states[{i}] is not a snapshot from get_state()")
         for i, (env, state) in enumerate(zip(self.envs, states)):
             env.set_state(state)
             episode = env._episode
             assert episode is not None
-            self._autoreset_envs[i] = bool(state.get("autoreset", episode.done))
+            self._autoreset_envs[i] = bool(state.get("autoreset", False)) or episode.done
             self._env_obs[i] = env._observation()
         self._needs_reset = False
         self._observations = concatenate(self.single_observation_space, self._env_obs, self._observations)

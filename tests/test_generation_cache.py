@@ -17,7 +17,7 @@ from PIL import Image
 
 from genagent_env.env import GenAgentEnv
 from genagent_env.shapes.generator import ShapesGenerator
-from genagent_env.tools.base import GenerationRequest, Generator
+from genagent_env.tools.base import FunctionGenerator, GenerationRequest, Generator
 from genagent_env.tools.cache import GenerationCache
 from genagent_env.tools.dispatch import generate_requests
 from tests.conftest import COLOUR_TASKS, ColourScorer
@@ -57,6 +57,13 @@ class Noise(Generator):
         return images
 
 
+class StableNoise(Noise):
+    """A generator that names its images stably, so that other instances and processes share them."""
+
+    def cache_id(self) -> str:
+        return "noise:v1"
+
+
 class Uncached(Noise):
     def cache_id(self) -> None:
         return None
@@ -74,23 +81,33 @@ def test_lru_evicts_the_least_recently_used_and_get_refreshes():
     a, b, c = solid((255, 0, 0)), solid((0, 255, 0)), solid((0, 0, 255))
     cache.put("a", a)
     cache.put("b", b)
-    assert cache.get("a") is a  # a is now the most recent
+    assert same(cache.get("a"), a)  # a is now the most recent
     cache.put("c", c)
-    assert cache.get("b") is None and cache.get("a") is a and cache.get("c") is c
+    assert cache.get("b") is None and same(cache.get("a"), a) and same(cache.get("c"), c)
     assert len(cache) == 2 and cache.stats.evictions == 1
 
 
+def test_images_go_in_and_come_out_as_copies():
+    cache = GenerationCache()
+    original = solid((255, 0, 0))
+    cache.put("a", original)
+    original.paste((0, 0, 255), (0, 0, 4, 4))  # the caller changes its image after storing it
+    handed_out = cache.get("a")
+    handed_out.paste((0, 255, 0), (0, 0, 4, 4))  # and an episode changes the one it got
+    assert same(cache.get("a"), solid((255, 0, 0)))
+
+
 def test_max_bytes_bounds_memory_and_an_oversized_image_is_not_kept():
-    cache = GenerationCache(max_entries=100, max_bytes=100)  # a 4 x 4 image is 48 bytes: two fit
+    cache = GenerationCache(max_entries=100, max_bytes=140)  # a 4 x 4 image is 64 bytes in PIL: two fit
     for key in "abc":
         cache.put(key, solid((1, 2, 3)))
     assert cache.get("a") is None and cache.get("b") is not None and cache.get("c") is not None
-    assert cache.nbytes == 96 and cache.stats.evictions == 1
-    cache.put("huge", solid((9, 9, 9), size=10))  # 300 bytes, more than the whole budget
+    assert cache.nbytes == 128 and cache.stats.evictions == 1
+    cache.put("huge", solid((9, 9, 9), size=10))  # 400 bytes, more than the whole budget
     assert cache.get("huge") is None
-    assert len(cache) == 2 and cache.nbytes == 96 and cache.stats.evictions == 1  # nothing else was dropped
+    assert len(cache) == 2 and cache.nbytes == 128 and cache.stats.evictions == 1  # nothing else was dropped
     assert cache.info() == {"hits": 0, "misses": 0, "disk_hits": 0, "generator_calls": 0, "evictions": 1,
-                            "entries": 2, "bytes": 96}
+                            "entries": 2, "bytes": 128}
 
 
 # ------------------------------------------------------------------------------------- keys
@@ -147,7 +164,7 @@ def test_a_generator_without_cache_id_is_never_cached():
 
 def test_a_second_cache_on_the_same_folder_finds_the_image(tmp_path):
     request = GenerationRequest("a blue square", 5)
-    first_tool, second_tool = Noise(), Noise()
+    first_tool, second_tool = StableNoise(), StableNoise()
     [made] = generate_requests(first_tool, [request], cache=GenerationCache(directory=tmp_path))
     assert len(list(tmp_path.rglob("*.png"))) == 1
     second = GenerationCache(directory=tmp_path)  # empty memory, e.g. a resumed run
@@ -261,12 +278,53 @@ def test_a_failing_batch_is_retried_per_request_so_only_the_culprit_fails():
     assert tool.calls == [[requests[1]]] and isinstance(out[1], RuntimeError)
 
 
-def test_a_timeout_fails_the_batch_with_timeout_errors():
+def test_a_stuck_tool_times_out_once_for_the_batch_and_once_alone_not_once_per_request():
     tool = Noise(sleep_s=0.5)
+    requests = [GenerationRequest(str(k), k) for k in range(4)]
     start = time.perf_counter()
-    out = generate_requests(tool, [GenerationRequest("a", 1), GenerationRequest("b", 2)], timeout_s=0.05)
-    assert time.perf_counter() - start < 0.4
-    assert all(isinstance(o, TimeoutError) for o in out) and len(tool.calls) == 1  # not retried one by one
+    out = generate_requests(tool, requests, timeout_s=0.05)
+    assert time.perf_counter() - start < 0.4  # 4 x 0.05 for the batch, 0.05 for the first alone
+    assert all(isinstance(o, TimeoutError) for o in out) and len(tool.calls) == 2
+
+
+class PerRequestSleep(Noise):
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Any]:
+        time.sleep(0.05 * len(requests))
+        return super().generate(requests)
+
+
+def test_the_deadline_is_per_request_so_a_batch_is_not_held_to_the_deadline_of_one():
+    tool = PerRequestSleep()
+    out = generate_requests(tool, [GenerationRequest(str(k), k) for k in range(6)], timeout_s=0.1)
+    assert all(isinstance(o, Image.Image) for o in out) and len(tool.calls) == 1
+
+
+def test_a_user_timeout_error_inside_the_tool_is_retried_per_request():
+    class FlakySocket(Noise):
+        def generate(self, requests: Sequence[GenerationRequest]) -> list[Any]:
+            if any(r.prompt == "slow" for r in requests):
+                raise TimeoutError("read timed out")  # the tool's own error, not the env's deadline
+            return super().generate(requests)
+
+    out = generate_requests(FlakySocket(), [GenerationRequest("slow", 1), GenerationRequest("fast", 2)], timeout_s=5)
+    assert isinstance(out[0], TimeoutError) and isinstance(out[1], Image.Image)
+
+
+def test_instances_of_one_generator_class_do_not_share_entries_by_default():
+    class Solid(Generator):
+        name = "solid"
+
+        def __init__(self, colour: tuple[int, int, int]) -> None:
+            self.colour = colour
+
+        def generate(self, requests: Sequence[GenerationRequest]) -> list[Image.Image]:
+            return [solid(self.colour) for _ in requests]
+
+    cache = GenerationCache()
+    request = GenerationRequest("x", 1)
+    [red] = generate_requests(Solid((255, 0, 0)), [request], cache=cache)
+    [blue] = generate_requests(Solid((0, 0, 255)), [request], cache=cache)
+    assert same(red, solid((255, 0, 0))) and same(blue, solid((0, 0, 255)))
 
 
 @pytest.mark.parametrize("mode", ["one-too-many", "not-a-list"])
@@ -294,6 +352,26 @@ def test_the_env_counts_cache_use_in_info():
     call = json.dumps({"name": "paint", "arguments": {"prompt": "a red thing", "seed": 4}})
     *_, info = env.step(f"<tool_call>{call}</tool_call>")
     assert info["generation_cache"] == {"hits": 0, "misses": 1, "disk_hits": 0, "generator_calls": 1,
-                                        "evictions": 0, "entries": 1, "bytes": 16 * 16 * 3}
+                                        "evictions": 0, "entries": 1, "bytes": 16 * 16 * 4}
     assert "generation_cache" not in GenAgentEnv(suite=COLOUR_TASKS, generators={"paint": noise},
                                                  scorer=ColourScorer()).reset(seed=0)[1]
+
+
+def test_decorated_closures_that_copy_a_name_do_not_share_entries():
+    import functools
+
+    def tinted(colour: tuple[int, int, int]):
+        def paint(prompt: str, seed: int) -> Image.Image:
+            return solid(colour)
+
+        @functools.wraps(paint)
+        def logged(prompt: str, seed: int) -> Image.Image:
+            return paint(prompt, seed)
+
+        return logged
+
+    cache = GenerationCache()
+    request = GenerationRequest("x", 1)
+    [red] = generate_requests(FunctionGenerator(tinted((255, 0, 0))), [request], cache=cache)
+    [blue] = generate_requests(FunctionGenerator(tinted((0, 0, 255))), [request], cache=cache)
+    assert same(red, solid((255, 0, 0))) and same(blue, solid((0, 0, 255)))

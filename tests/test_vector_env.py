@@ -515,3 +515,70 @@ def test_a_comparator_is_not_needed_by_an_episode_without_retries(colour_env):
     envs.step([call(seed=2), "hello"])
     _, rewards, terms, _, _ = envs.step([ANSWER, "hello"])
     assert list(terms) == [True, False] and rewards[0] == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------- resets that lose nothing
+
+
+def test_a_bad_option_for_one_sub_env_resets_none_of_them():
+    envs = colour_vector(2)
+    envs.reset(seed=0, options={"task_index": 0})
+    envs.step([call(seed=2), call(seed=2)])
+    with pytest.raises(ValueError, match="task_index"):
+        envs.reset(options=[{"task_index": 0}, {"task_index": 10**9}])
+    with pytest.raises(ValueError, match="seed"):
+        envs.reset(seed=[1, -5])
+    assert [env._episode.round for env in envs.envs] == [1, 1]  # both episodes are intact
+    _, _, terms, _, _ = envs.step([ANSWER, ANSWER])
+    assert terms.all()
+
+
+def test_set_state_checks_every_snapshot_before_restoring_any():
+    envs = colour_vector(2)
+    envs.reset(seed=0, options={"task_index": 0})
+    snapshot = envs.get_state()
+    envs.step([call(seed=2), call(seed=2)])
+    with pytest.raises(ValueError, match=r"states\[1\]"):
+        envs.set_state([snapshot[0], {"episode": "forged"}])
+    assert [env._episode.round for env in envs.envs] == [1, 1]
+    envs.set_state(snapshot)
+    assert [env._episode.round for env in envs.envs] == [0, 0]
+
+
+def test_make_vec_max_episode_steps_is_the_turn_limit():
+    envs = gym.make_vec("GenAgent-v0", num_envs=2, vectorization_mode="vector_entry_point", max_episode_steps=1)
+    envs.reset(seed=0)
+    _, _, terms, truncs, _ = envs.step(["hello", "hello"])
+    assert truncs.all() and not terms.any()
+    with pytest.raises(ValueError, match="disagree"):
+        GenAgentVectorEnv(2, max_episode_steps=1, max_turns=3)
+
+
+def test_one_nan_image_in_a_diffusers_batch_costs_no_retry_of_the_others():
+    from genagent_env.tools.diffusers_generator import DiffusersGenerationError, DiffusersGenerator
+    from genagent_env.tools.dispatch import generate_requests
+
+    class NaNForSeed13:
+        """A pipeline stand-in: images of 0.5, NaN for the request seeded 13."""
+
+        vae_scale_factor = 8
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def __call__(self, prompt, generator, output_type="np", **kwargs):
+            import types
+
+            self.calls += 1
+            seeds = [g.initial_seed() for g in generator]
+            images = np.stack([np.full((16, 16, 3), np.nan if s == 13 else 0.5, dtype=np.float32) for s in seeds])
+            return types.SimpleNamespace(images=images)
+
+    pipeline = NaNForSeed13()
+    tool = DiffusersGenerator(pipeline, name="fake", max_batch_size=8)
+    out = generate_requests(tool, [GenerationRequest("a", 12), GenerationRequest("b", 13), GenerationRequest("c", 14)])
+    assert isinstance(out[1], DiffusersGenerationError) and "NaN" in str(out[1])
+    assert isinstance(out[0], Image.Image) and isinstance(out[2], Image.Image)
+    assert pipeline.calls == 1  # the good images were kept, not made again one by one
+    with pytest.raises(DiffusersGenerationError, match="NaN"):
+        tool.generate([GenerationRequest("b", 13)])  # generate() itself still raises

@@ -95,11 +95,26 @@ class Generator(ABC):
 
     def cache_id(self) -> str | None:
         """What identifies this generator's images, for the generation cache: two generators with
-        the same ``cache_id`` must give the same image for the same request. The default is the
-        class and the tool name; override it to add whatever else changes the images (weights,
-        steps), or return ``None`` for a generator that is not deterministic (it is then never
-        cached)."""
-        return f"{type(self).__module__}.{type(self).__qualname__}:{self.name}"
+        the same ``cache_id`` must give the same image for the same request.
+
+        The default names this instance only (a random id drawn when it is first asked), so
+        nothing is shared with another instance or found on disk by another process: the base
+        class cannot know which settings change the images. Override it with a stable string
+        that names the model and every setting that matters (weights, steps, size) to share
+        entries between instances and processes, or return ``None`` for a generator that is not
+        deterministic (it is then never cached).
+        """
+        instance_id = self.__dict__.get("_cache_instance_id")
+        if instance_id is None:
+            instance_id = self.__dict__["_cache_instance_id"] = uuid.uuid4().hex
+        return f"instance:{type(self).__qualname__}:{instance_id}"
+
+    def generate_outcomes(self, requests: Sequence[GenerationRequest]) -> list[Any]:
+        """Like :meth:`generate`, but a request that fails on its own may hold its exception in
+        its slot instead of failing the batch. The environment calls this; the default calls
+        :meth:`generate`. Override it when one bad image (NaN, a safety-checker blank) should
+        not cost the others a retry."""
+        return self.generate(requests)
 
     @abstractmethod
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Image]:
@@ -125,7 +140,6 @@ class FunctionGenerator(Generator):
         except ValueError:  # builtins without a signature: trust them
             pass
         self.function = function
-        self._instance_id = uuid.uuid4().hex
         self.name = name or getattr(function, "__name__", "generator")
         if self.name == "<lambda>":
             raise ValueError("a lambda has no usable tool name: pass generators={'my_tool': fn} to name it")
@@ -136,11 +150,13 @@ class FunctionGenerator(Generator):
         function = self.function
         module = getattr(function, "__module__", None) or "?"
         qualname = getattr(function, "__qualname__", None) or ""
-        if not qualname or "<" in qualname or getattr(function, "__self__", None) is not None:
-            # A closure, a lambda or a bound method: its name says nothing about what it captured
-            # or which object it belongs to, so it is only the same as itself (never found on
-            # disk by another process).
-            return f"function-instance:{self._instance_id}"
+        captured = (
+            getattr(function, "__closure__", None) is not None  # a closure: what it captured is not in its name
+            or getattr(function, "__self__", None) is not None  # a bound method: nor is its object
+            or hasattr(function, "__wrapped__")  # functools.wraps copies another function's name
+        )
+        if not qualname or "<" in qualname or captured or not inspect.isfunction(getattr(function, "__func__", function)):
+            return super().cache_id()  # only the same as itself
         return f"function:{module}.{qualname}:{self.name}"
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Image]:
@@ -187,8 +203,14 @@ def as_rgb_image(value: Any) -> Image:
     raise ValueError(f"the generator returned {type(value).__name__}, not an image")
 
 
+class ToolTimeoutError(TimeoutError):
+    """A tool call ran past its deadline (raised by :func:`call_with_timeout`, so that a tool's own
+    ``TimeoutError`` can be told apart from the environment's deadline)."""
+
+
 def call_with_timeout(function: Callable[[], Any], timeout_s: float | None) -> Any:
-    """Run ``function()`` and return its result, or raise ``TimeoutError`` after ``timeout_s``.
+    """Run ``function()`` and return its result, or raise :class:`ToolTimeoutError` (a
+    ``TimeoutError``) after ``timeout_s``.
 
     The call runs in a daemon thread, so a hung generator is abandoned rather than stopped (Python
     cannot kill a thread): it may keep its device busy until it returns. ``None`` waits forever.
@@ -209,7 +231,7 @@ def call_with_timeout(function: Callable[[], Any], timeout_s: float | None) -> A
     worker.start()
     worker.join(timeout_s)
     if worker.is_alive():
-        raise TimeoutError(f"the generator did not answer within {timeout_s:g} s")
+        raise ToolTimeoutError(f"the generator did not answer within {timeout_s:g} s")
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]

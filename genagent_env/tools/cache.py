@@ -12,6 +12,10 @@ several processes may share one folder. The folder is not bounded: delete it to 
 
 Only deterministic generators belong in a cache: the generator contract says the same request
 gives the same image. A generator whose ``cache_id()`` returns ``None`` is never cached.
+
+Images go in and come out as copies, so changing one in place changes nothing in the cache. A
+cache is not thread-safe: share it between environments stepped from one thread (a vector env,
+a list of envs), not between threads.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ class GenerationCache:
 
     Args:
         max_entries: The most images kept in memory.
-        max_bytes: The most pixel bytes (width × height × 3 per image) kept in memory; ``None``: no
+        max_bytes: The most pixel bytes (width × height × 4 per image, as PIL stores RGB) kept in memory; ``None``: no
             byte bound.
         directory: A folder for the on-disk cache (made if missing); ``None``: memory only.
     """
@@ -125,22 +129,22 @@ class GenerationCache:
     # ---------------------------------------------------------- get and put
 
     def get(self, key: str) -> Image | None:
-        """The image stored under ``key`` (memory first, then disk), or ``None``. Counts nothing:
+        """A copy of the image stored under ``key`` (memory first, then disk), or ``None``. Counts nothing:
         the caller counts hits and misses, because an identical request in the same batch is a hit
         too."""
         image = self._memory.get(key)
         if image is not None:
             self._memory.move_to_end(key)
-            return image
+            return image.copy()
         image = self._read_disk(key)
         if image is not None:
             self.stats.disk_hits += 1
-            self._remember(key, image)
+            self._remember(key, image.copy())
         return image
 
     def put(self, key: str, image: Image) -> None:
-        """Store ``image`` under ``key`` in memory and, if there is a folder, on disk."""
-        self._remember(key, image)
+        """Store a copy of ``image`` under ``key`` in memory and, if there is a folder, on disk."""
+        self._remember(key, image.copy())
         try:
             self._write_disk(key, image)
         except OSError as error:  # a full or read-only disk costs the cache, not the episode
@@ -175,7 +179,7 @@ class GenerationCache:
     # -------------------------------------------------------------- private
 
     def _remember(self, key: str, image: Image) -> None:
-        size = image.width * image.height * 3
+        size = _nbytes(image)
         if key in self._memory:
             self._bytes -= _nbytes(self._memory.pop(key))
         if size > (self.max_bytes if self.max_bytes is not None else size) or self.max_entries == 0:
@@ -202,7 +206,11 @@ class GenerationCache:
         try:
             with PILImage.open(path) as opened:
                 return opened.convert("RGB")
-        except (OSError, ValueError, SyntaxError):  # a truncated or foreign file: regenerate it
+        except OSError as error:
+            if error.errno is None:  # PIL's "truncated" or "cannot identify": a bad file, regenerate it
+                path.unlink(missing_ok=True)
+            return None  # a file-system error (too many open files, NFS): keep the file, miss this time
+        except (ValueError, SyntaxError, PILImage.DecompressionBombError):  # a foreign or hostile file
             path.unlink(missing_ok=True)
             return None
 
@@ -222,4 +230,4 @@ class GenerationCache:
 
 
 def _nbytes(image: Image) -> int:
-    return image.width * image.height * 3
+    return image.width * image.height * 4  # PIL keeps RGB pixels in 4 bytes

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import json
 import os
 import re
 import threading
@@ -277,7 +278,9 @@ class DiffusersGenerator(Generator):
         self._weights_id = cache_key
         if isinstance(model, (str, os.PathLike)):
             self.model_id = str(model)
-            self._weights_id = cache_key or f"{self.model_id}:{variant or ''}"
+            self._weights_id = cache_key or json.dumps(
+                [self.model_id, variant, {key: repr(value) for key, value in (load_kwargs or {}).items()}], sort_keys=True
+            )
             pipeline = load_pipeline(
                 model,
                 dtype=torch_dtype,
@@ -404,22 +407,30 @@ class DiffusersGenerator(Generator):
         return f"Text-to-image with {model} (diffusers {type(self.pipeline).__name__}):{size} {steps} denoising steps."
 
     def cache_id(self) -> str:
+        """The weights (Hub id or folder with the load arguments, or ``cache_key``; a pipeline
+        object without ``cache_key`` is only the same as itself), the call defaults, the
+        scheduler's config, the dtype, the device and the active LoRA adapters."""
         import json
 
-        if self._weights_id is None:
-            weights = f"object:{self._instance_id}"  # only the same as itself
-        else:
-            weights = self._weights_id
-        dtype = getattr(self.pipeline, "dtype", None)
+        weights = self._weights_id if self._weights_id is not None else f"object:{self._instance_id}"
+        pipeline = self.pipeline
+        scheduler = getattr(pipeline, "scheduler", None)
+        adapters: Any = None
+        if hasattr(pipeline, "get_active_adapters"):
+            try:
+                adapters = pipeline.get_active_adapters()
+            except Exception:  # a pipeline without PEFT support raises here
+                adapters = None
         settings = json.dumps(
             {
                 "defaults": self.defaults,
                 "pipeline_kwargs": {key: repr(value) for key, value in self.pipeline_kwargs.items()},
                 "generator_device": str(self.generator_device),
                 "device": self.device.type,
-                "dtype": str(dtype),
-                "class": type(self.pipeline).__name__,
-                "scheduler": type(getattr(self.pipeline, "scheduler", None)).__name__,
+                "dtype": str(getattr(pipeline, "dtype", None)),
+                "class": type(pipeline).__name__,
+                "scheduler": [type(scheduler).__name__, dict(getattr(scheduler, "config", {}) or {})],
+                "adapters": adapters,
             },
             sort_keys=True,
             default=repr,
@@ -443,6 +454,16 @@ class DiffusersGenerator(Generator):
         return kwargs
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Image]:
+        outcomes = self.generate_outcomes(requests)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
+        return outcomes
+
+    def generate_outcomes(self, requests: Sequence[GenerationRequest]) -> list[Image | Exception]:
+        """One image per request, or, for an image that came out NaN or blank, its
+        :class:`DiffusersGenerationError` (the rest of the batch is kept); a failing pipeline call
+        raises."""
         if self.pipeline is None:
             raise RuntimeError(f"{self.name} is closed")
         groups: dict[tuple[Any, ...], list[int]] = {}
@@ -454,7 +475,7 @@ class DiffusersGenerator(Generator):
                 f"{self.name} is still busy with an earlier call (one that timed out runs on until it finishes)"
             )
 
-        def work() -> list[Image]:
+        def work() -> list[Image | Exception]:
             # The lock is released by whichever thread runs the pipeline, when it is really done.
             try:
                 images: list[Any] = [None] * len(requests)
@@ -470,8 +491,9 @@ class DiffusersGenerator(Generator):
 
         return call_with_timeout(work, self.timeout_s)
 
-    def _run(self, batch: list[GenerationRequest], kwargs: Mapping[str, Any]) -> list[Image]:
-        """One pipeline call for requests that share their call arguments."""
+    def _run(self, batch: list[GenerationRequest], kwargs: Mapping[str, Any]) -> list[Image | Exception]:
+        """One pipeline call for requests that share their call arguments; an unusable image is
+        its error, in its slot."""
         import numpy as np
         import torch
 
@@ -498,13 +520,14 @@ class DiffusersGenerator(Generator):
         if len(arrays) != len(batch):
             raise DiffusersGenerationError(f"{self.name} returned {len(arrays)} images for {len(batch)} prompts")
         flagged = getattr(output, "nsfw_content_detected", None) or [False] * len(batch)
-        images = []
+        images: list[Image | Exception] = []
         for array, nsfw in zip(arrays, flagged):
             if array.dtype != np.uint8 and not np.isfinite(array).all():
-                raise DiffusersGenerationError(
+                images.append(DiffusersGenerationError(
                     f"{self.name} produced NaN pixels (numerical overflow, typically float16 in the VAE or text "
                     "encoder: run in bfloat16 or float32); no image was made"
-                )
+                ))
+                continue
             # Float output is in [0, 1] (output_type="np"); a pipeline that ignores it may give uint8 PIL.
             black = (array == 0).all() if array.dtype == np.uint8 else (array < 0.5 / 255).all()
             if black:
@@ -513,7 +536,8 @@ class DiffusersGenerator(Generator):
                     if nsfw
                     else "a safety checker's blank or float16 overflow: run in bfloat16 or float32"
                 )
-                raise DiffusersGenerationError(f"{self.name} returned an all-black image ({why}); no image was made")
+                images.append(DiffusersGenerationError(f"{self.name} returned an all-black image ({why}); no image was made"))
+                continue
             images.append(as_rgb_image(array))
         return images
 

@@ -5,9 +5,18 @@
 1. serves every request the :class:`~genagent_env.tools.cache.GenerationCache` holds, and lets
    identical requests in the same call share one generation;
 2. sends the rest to ``tool.generate`` in batches of at most ``batch_size``;
-3. isolates failures: when a batched call raises or returns something unusable, each request of
-   that batch is retried on its own, so only the request that really fails gets an error and the
-   others get their images. A timeout is not retried (the tool is stuck, not one request).
+3. isolates failures: a request the generator fails on its own (an exception in its slot of
+   :meth:`~genagent_env.tools.base.Generator.generate_outcomes`, or an output that is not an
+   image) gets that error; when a batched call raises or returns the wrong number of images, each
+   request of the batch is retried on its own, so only the request that really fails gets an
+   error and the others get their images.
+
+Deadlines: ``timeout_s`` is per request, so a batch of n gets ``n × timeout_s``; a request
+retried alone gets ``timeout_s``. When a retried request times out too, the tool is taken to be
+stuck and the rest of that batch gets the timeout without being tried.
+
+Every image handed out is a copy (the cache keeps its own), so an image changed in place by one
+episode or by the caller changes nothing elsewhere.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Union
 
-from genagent_env.tools.base import GenerationRequest, Generator, as_rgb_image, call_with_timeout
+from genagent_env.tools.base import GenerationRequest, Generator, ToolTimeoutError, as_rgb_image, call_with_timeout
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -38,13 +47,13 @@ def generate_requests(
 
     Never raises for a generator failure (that is the agent's news, not the caller's crash).
     ``batch_size`` caps the requests per ``generate`` call (``None``: all at once; the generator
-    may split further, e.g. ``DiffusersGenerator.max_batch_size``). ``timeout_s`` bounds each
-    call.
+    may split further, e.g. ``DiffusersGenerator.max_batch_size``). ``timeout_s`` is the deadline
+    per request.
     """
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     outcomes: list[Outcome | None] = [None] * len(requests)
-    keys = [cache.key(tool, request) if cache is not None else None for request in requests]
+    keys = [_key(cache, tool, request) for request in requests]
     first_with_key: dict[str, int] = {}
     shared: list[tuple[int, int]] = []  # (index, index of the identical request that is generated)
     to_generate: list[int] = []
@@ -59,7 +68,7 @@ def generate_requests(
             continue
         image = cache.get(key)
         if image is not None:
-            outcomes[index] = image
+            outcomes[index] = image  # get() returns a copy
             cache.stats.hits += 1
             continue
         first_with_key[key] = index
@@ -75,25 +84,36 @@ def generate_requests(
             if cache is not None and keys[index] is not None and not isinstance(outcome, Exception):
                 cache.put(keys[index], outcome)  # type: ignore[arg-type]
     for index, source in shared:
-        outcomes[index] = outcomes[source]
+        outcome = outcomes[source]
+        outcomes[index] = outcome if isinstance(outcome, Exception) else outcome.copy()  # type: ignore[union-attr]
     return outcomes  # type: ignore[return-value]
+
+
+def _key(cache: GenerationCache | None, tool: Generator, request: GenerationRequest) -> str | None:
+    if cache is None:
+        return None
+    try:
+        return cache.key(tool, request)
+    except Exception:  # a broken cache_id() makes the request uncachable, not the step fail
+        return None
 
 
 def _generate_isolated(
     tool: Generator, batch: list[GenerationRequest], timeout_s: float | None, cache: GenerationCache | None
 ) -> list[Outcome]:
     """One call for the batch; if it fails as a whole, one call per request."""
+    deadline = None if timeout_s is None else timeout_s * len(batch)
     try:
-        return _checked_call(tool, batch, timeout_s, cache)
-    except TimeoutError as error:
-        return [error] * len(batch)
+        return _checked_call(tool, batch, deadline, cache)
     except Exception as error:
         if len(batch) == 1:
             return [error]
     outcomes: list[Outcome] = []
-    for request in batch:
+    for position, request in enumerate(batch):
         try:
             outcomes.extend(_checked_call(tool, [request], timeout_s, cache))
+        except ToolTimeoutError as error:  # stuck on this one too: do not wait for each of the rest
+            return outcomes + [error] * (len(batch) - position)
         except Exception as error:  # this request's own failure
             outcomes.append(error)
     return outcomes
@@ -105,12 +125,15 @@ def _checked_call(
     """Call the tool once; raise if the batch as a whole is unusable, keep per-image errors apart."""
     if cache is not None:
         cache.stats.generator_calls += 1
-    outputs = call_with_timeout(lambda: tool.generate(list(batch)), timeout_s)
+    outputs = call_with_timeout(lambda: tool.generate_outcomes(list(batch)), timeout_s)
     if not isinstance(outputs, (list, tuple)) or len(outputs) != len(batch):
         count = len(outputs) if isinstance(outputs, (list, tuple)) else type(outputs).__name__
         raise ValueError(f"the generator returned {count} images for {len(batch)} requests")
     outcomes: list[Outcome] = []
     for output in outputs:
+        if isinstance(output, Exception):  # the generator failed this request alone
+            outcomes.append(output)
+            continue
         try:
             outcomes.append(as_rgb_image(output))
         except ValueError as error:
