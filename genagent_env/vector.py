@@ -73,7 +73,16 @@ class GenAgentVectorEnv(VectorEnv):
     - ``autoreset_mode``: see above.
     - every other keyword is a ``GenAgentEnv`` argument (``suite``, ``generators``, ``scorer``,
       ``max_rounds``, ``image_size``, ...). Tools, scorer, comparator and suite are built once and
-      shared by the sub-environments.
+      shared by the sub-environments. ``tool_timeout_s`` is per request: a batch of n requests
+      gets n times as long. ``max_episode_steps`` (what ``gym.make_vec`` passes) sets
+      ``max_turns``.
+
+    ## Failures
+
+    A tool call that fails (an exception, a timeout, a NaN image) is an error message to its own
+    sub-environment; the others in the batch get their images (a batch that fails as a whole is
+    retried one request at a time). A scorer or comparator that raises makes ``step`` raise with
+    every sub-environment as it was before the step, so the step can be retried.
     """
 
     def __init__(
