@@ -87,6 +87,8 @@ def _chunks(items: list[Any], size: int | None) -> list[list[Any]]:
 
 
 def _generate(envs: Sequence[GenAgentEnv], turns: list[_Turn], batch_size: int | None) -> None:
+    if all(turn.request is None for turn in turns):
+        return
     groups: dict[tuple[int, int, float | None], list[int]] = {}
     for index, (env, turn) in enumerate(zip(envs, turns)):
         if turn.request is None:
@@ -113,6 +115,8 @@ def _generate(envs: Sequence[GenAgentEnv], turns: list[_Turn], batch_size: int |
 
 
 def _score(envs: Sequence[GenAgentEnv], turns: list[_Turn], score_batch_size: int | None) -> None:
+    if all(turn.image is None for turn in turns):
+        return
     groups: dict[int, list[int]] = {}
     for index, (env, turn) in enumerate(zip(envs, turns)):
         if turn.image is not None:
@@ -134,6 +138,8 @@ def _settle(
 ) -> list[float]:
     """Close the episodes that ended, judge their comparisons in batches, pay their rewards."""
     rewards = [0.0] * len(envs)
+    if not any(terminated or truncated for terminated, truncated in ends):
+        return rewards
     retries: dict[int, list[Any]] = {}
     groups: dict[int, list[tuple[int, int]]] = {}  # comparator -> (env index, retry index)
     for index, (env, turn, (terminated, truncated)) in enumerate(zip(envs, turns, ends)):
