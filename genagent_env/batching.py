@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from genagent_env.tools.dispatch import generate_requests
+from genagent_env.tools.dispatch import check_batch_size, generate_requests
 
 if TYPE_CHECKING:
     from genagent_env.env import GenAgentEnv, _Turn
@@ -51,9 +51,8 @@ def step_together(
         raise ValueError(f"got {len(actions)} actions for {len(envs)} environments")
     if len({id(env) for env in envs}) != len(envs):
         raise ValueError("an environment appears twice; step each one once")
-    for name, value in (("batch_size", batch_size), ("score_batch_size", score_batch_size)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+    check_batch_size("batch_size", batch_size)
+    check_batch_size("score_batch_size", score_batch_size)
 
     turns: list[_Turn] = []
     try:

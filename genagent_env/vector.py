@@ -14,6 +14,7 @@ from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 from genagent_env.batching import step_together
 from genagent_env.env import GenAgentEnv, _Episode
 from genagent_env.tools.cache import GenerationCache
+from genagent_env.tools.dispatch import check_batch_size
 
 
 class GenAgentVectorEnv(VectorEnv):
@@ -97,9 +98,8 @@ class GenAgentVectorEnv(VectorEnv):
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        for name, value in (("batch_size", batch_size), ("score_batch_size", score_batch_size)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        check_batch_size("batch_size", batch_size)
+        check_batch_size("score_batch_size", score_batch_size)
         self.autoreset_mode = _autoreset_mode(autoreset_mode)
         max_episode_steps = env_kwargs.pop("max_episode_steps", None)
         if max_episode_steps is not None:  # what gym.make_vec passes; GenAgentEnv's own limit is max_turns

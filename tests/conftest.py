@@ -90,3 +90,17 @@ def make_detector_scorer(parts: Mapping[str, Any], **kwargs: Any) -> Any:
     return DetectorScorer(detector=parts["folder"], clip_model=parts["clip_model"],
                           clip_preprocess=parts["clip_preprocess"], clip_tokenizer=parts["clip_tokenizer"],
                           device="cpu", **kwargs)
+
+
+def assert_batched_detection_equals_one_by_one(scorer: Scorer, images: Sequence[Image.Image],
+                                               tasks: Sequence[Mapping[str, Any]]) -> None:
+    """A detector scorer gives the same checks, detections and (nearly) the same detection scores
+    for a batch as for its images one by one (the detector tests share this)."""
+    batched = scorer.score(images, tasks)
+    single = [scorer.score([image], [t])[0] for image, t in zip(images, tasks)]
+    for a, b in zip(batched, single):
+        assert a.passed == b.passed and a.score == b.score and a.details["checks"] == b.details["checks"]
+        assert [d["class"] for d in a.details["detected"]] == [d["class"] for d in b.details["detected"]]
+        assert [d["color"] for d in a.details["detected"]] == [d["color"] for d in b.details["detected"]]
+        want = [d["score"] for d in b.details["detected"]]
+        assert [d["score"] for d in a.details["detected"]] == pytest.approx(want, abs=1e-5)

@@ -28,7 +28,7 @@ from genagent_env.scorers.detector import (  # noqa: E402
 from genagent_env.tasks.schema import COLORS, normalize_task  # noqa: E402
 from genagent_env.testing.tiny_clip import tiny_open_clip  # noqa: E402
 from genagent_env.testing.tiny_grounding_dino import TINY_VOCAB, tiny_grounding_dino  # noqa: E402
-from tests.conftest import make_detector_scorer  # noqa: E402
+from tests.conftest import assert_batched_detection_equals_one_by_one, make_detector_scorer  # noqa: E402
 
 # A deprecated-key warning from the detector would mean it reads the old "labels" field again.
 pytestmark = pytest.mark.filterwarnings("error:The key `labels`:FutureWarning")
@@ -118,14 +118,7 @@ def test_scores_have_the_documented_shape(permissive: DetectorScorer) -> None:
 
 
 def test_batched_equals_one_by_one(permissive: DetectorScorer) -> None:
-    batched = permissive.score(images(), TASKS)
-    single = [permissive.score([image], [t])[0] for image, t in zip(images(), TASKS)]
-    for a, b in zip(batched, single):
-        assert a.passed == b.passed and a.score == b.score and a.details["checks"] == b.details["checks"]
-        assert [d["class"] for d in a.details["detected"]] == [d["class"] for d in b.details["detected"]]
-        assert [d["color"] for d in a.details["detected"]] == [d["color"] for d in b.details["detected"]]
-        want = [d["score"] for d in b.details["detected"]]
-        assert [d["score"] for d in a.details["detected"]] == pytest.approx(want, abs=1e-5)
+    assert_batched_detection_equals_one_by_one(permissive, images(), TASKS)
 
 
 def test_batched_equals_one_by_one_for_images_of_different_sizes(permissive: DetectorScorer) -> None:

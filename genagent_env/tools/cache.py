@@ -182,7 +182,7 @@ class GenerationCache:
         size = _nbytes(image)
         if key in self._memory:
             self._bytes -= _nbytes(self._memory.pop(key))
-        if size > (self.max_bytes if self.max_bytes is not None else size) or self.max_entries == 0:
+        if self.max_entries == 0 or (self.max_bytes is not None and size > self.max_bytes):
             return  # larger than the whole budget: keep it on disk only
         self._memory[key] = image
         self._bytes += size

@@ -50,8 +50,7 @@ def generate_requests(
     may split further, e.g. ``DiffusersGenerator.max_batch_size``). ``timeout_s`` is the deadline
     per request.
     """
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    check_batch_size("batch_size", batch_size)
     outcomes: list[Outcome | None] = [None] * len(requests)
     keys = [_key(cache, tool, request) for request in requests]
     first_with_key: dict[str, int] = {}
@@ -87,6 +86,12 @@ def generate_requests(
         outcome = outcomes[source]
         outcomes[index] = outcome if isinstance(outcome, Exception) else outcome.copy()  # type: ignore[union-attr]
     return outcomes  # type: ignore[return-value]
+
+
+def check_batch_size(name: str, value: int | None) -> None:
+    """Raise ``ValueError`` unless ``value`` is a positive int or ``None`` (no cap)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
 
 
 def _key(cache: GenerationCache | None, tool: Generator, request: GenerationRequest) -> str | None:
