@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     import gymnasium as gym
     from PIL.Image import Image
 
-    from genagent_env.env import GenAgentEnv
     from genagent_env.vector import GenAgentVectorEnv
 
 
@@ -81,54 +80,84 @@ def run_episode(
 
 
 def run_episodes(
-    envs: GenAgentVectorEnv | Sequence[GenAgentEnv],
-    agents: Sequence[Agent],
+    envs: GenAgentVectorEnv,
+    agents: Agent | Sequence[Agent],
     *,
-    seed: int | None = None,
+    seed: int | Sequence[int | None] | None = None,
     options: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = None,
     max_steps: int = 1000,
-    batch_size: int | None = None,
 ) -> list[Trajectory]:
-    """One episode per sub-environment, played together: ``agents[i]`` plays ``envs[i]`` and each
+    """One episode per sub-environment of ``envs``, played together through ``envs.step``: each
     step's tool calls go to the generator as one batch (and repeated calls hit the cache).
 
-    ``envs`` is a :class:`~genagent_env.vector.GenAgentVectorEnv` or a list of ``GenAgentEnv``;
-    sub-environment i is reset with seed ``seed + i`` and ``options`` (one dict for all — a GRPO
-    group is ``options={"task_index": k}`` — or one per env). An episode that ends waits for the
-    others; the vector env's autoreset is not used. Returns one :class:`Trajectory` per env.
-    """
-    from genagent_env.batching import step_together
+    Args:
+        envs: A :class:`~genagent_env.vector.GenAgentVectorEnv` (``gym.make_vec(...,
+            vectorization_mode="vector_entry_point")``). It is reset here; afterwards it is an
+            ordinary vector env again (with autoreset, its next step starts new episodes).
+        agents: One agent per sub-environment, or one agent for all. An agent with an
+            ``act_batch(observations, infos) -> list[str]`` method is asked once per step for all
+            the episodes it plays (an LLM agent batches its generation so); others are asked one
+            episode at a time. An agent that plays several episodes gets ``reset(seed)`` once per
+            episode, so it must keep no per-episode state of its own (or use ``act_batch``).
+        seed: ``None``, an int (sub-environment i gets ``seed + i``) or one seed per sub-environment.
+        options: Reset options, one dict for all (a GRPO group is ``{"task_index": k}``) or one per
+            sub-environment.
+        max_steps: A guard against an env without its own turn limit.
 
-    subs = [env.unwrapped for env in (envs.envs if hasattr(envs, "envs") else envs)]
-    batch_size = batch_size if batch_size is not None else getattr(envs, "batch_size", None)
-    score_batch_size = getattr(envs, "score_batch_size", None)
-    if len(agents) != len(subs):
-        raise ValueError(f"got {len(agents)} agents for {len(subs)} environments")
-    if options is None or isinstance(options, Mapping):
-        per_env = [dict(options) if options else None] * len(subs)
+    Returns:
+        One :class:`Trajectory` per sub-environment. An episode that ends waits (its action is
+        :data:`~genagent_env.vector.SKIP`) until the others end.
+    """
+    from genagent_env.vector import SKIP, unbatch_info
+
+    n = envs.num_envs
+    players = [agents] * n if isinstance(agents, Agent) else list(agents)
+    if len(players) != n:
+        raise ValueError(f"got {len(players)} agents for {n} environments")
+    if seed is None or isinstance(seed, int):
+        seeds: list[int | None] = [None if seed is None else seed + i for i in range(n)]
     else:
-        per_env = [dict(o) if o else None for o in options]
-        if len(per_env) != len(subs):
-            raise ValueError(f"got {len(per_env)} option dicts for {len(subs)} environments")
-    states = []
-    for i, (env, agent) in enumerate(zip(subs, agents)):
-        env_seed = None if seed is None else seed + i
-        observation, info = env.reset(seed=env_seed, options=per_env[i])
-        agent.reset(env_seed)
-        states.append([observation, info, _start(info)])
-    active = list(range(len(subs)))
+        seeds = list(seed)
+    if options is not None and not isinstance(options, Mapping) and len(options) != n:
+        raise ValueError(f"got {len(options)} option dicts for {n} environments")
+    batched_obs, batched_info = envs.reset(seed=seeds, options=options)
+    observations = [{key: value[i] for key, value in batched_obs.items()} for i in range(n)]
+    infos = [unbatch_info(batched_info, i) for i in range(n)]
+    for player, env_seed in zip(players, seeds):
+        player.reset(env_seed)
+    trajectories = [_start(info) for info in infos]
+    active = set(range(n))
     for _ in range(max_steps):
         if not active:
             break
-        actions = [agents[i].act(states[i][0], states[i][1]) for i in active]
-        results = step_together([subs[i] for i in active], actions, batch_size=batch_size, score_batch_size=score_batch_size)
-        still = []
-        for i, action, (observation, reward, terminated, truncated, info) in zip(active, actions, results):
-            states[i][0], states[i][1] = observation, info
-            if not _record(states[i][2], action, observation, reward, terminated, truncated, info):
-                still.append(i)
-        active = still
-    return [_end(trajectory, info) for _, info, trajectory in states]
+        actions: list[Any] = [SKIP] * n
+        for player, indices in _group_by_agent(players, sorted(active)):
+            act_batch = getattr(player, "act_batch", None)
+            if act_batch is not None:
+                messages = act_batch([observations[i] for i in indices], [infos[i] for i in indices])
+                if len(messages) != len(indices):
+                    raise ValueError(f"{type(player).__name__}.act_batch returned {len(messages)} messages "
+                                     f"for {len(indices)} episodes")
+            else:
+                messages = [player.act(observations[i], infos[i]) for i in indices]
+            for i, message in zip(indices, messages):
+                actions[i] = message
+        batched_obs, rewards, terminations, truncations, batched_info = envs.step(actions)
+        for i in sorted(active):
+            observations[i] = {key: value[i] for key, value in batched_obs.items()}
+            infos[i] = unbatch_info(batched_info, i)
+            if _record(trajectories[i], actions[i], observations[i], float(rewards[i]),
+                       bool(terminations[i]), bool(truncations[i]), infos[i]):
+                active.discard(i)
+    return [_end(trajectory, info) for trajectory, info in zip(trajectories, infos)]
+
+
+def _group_by_agent(players: Sequence[Agent], indices: Sequence[int]) -> list[tuple[Agent, list[int]]]:
+    """The indices each distinct agent plays, in order of first appearance."""
+    groups: dict[int, tuple[Agent, list[int]]] = {}
+    for i in indices:
+        groups.setdefault(id(players[i]), (players[i], []))[1].append(i)
+    return list(groups.values())
 
 
 def _start(info: Mapping[str, Any]) -> Trajectory:

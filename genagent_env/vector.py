@@ -11,10 +11,33 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
-from genagent_env.batching import step_together
-from genagent_env.env import GenAgentEnv, _Episode
+from genagent_env.config import EnvConfig
+from genagent_env.env import GenAgentEnv, check_render_mode
+from genagent_env.episode import Episode
+from genagent_env.stepping import step_episodes
 from genagent_env.tools.cache import GenerationCache
 from genagent_env.tools.dispatch import check_batch_size
+
+
+class Skip:
+    """The type of :data:`SKIP`."""
+
+    _instance: Skip | None = None
+
+    def __new__(cls) -> Skip:  # one instance, so ``action is SKIP`` holds after copies
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "SKIP"
+
+    def __reduce__(self) -> str:
+        return "SKIP"
+
+
+#: The action that leaves a sub-environment of :class:`GenAgentVectorEnv` alone for one step.
+SKIP = Skip()
 
 
 class GenAgentVectorEnv(VectorEnv):
@@ -54,9 +77,20 @@ class GenAgentVectorEnv(VectorEnv):
     ``info["final_info"]``), or ``"disabled"`` (reset ended sub-environments yourself with
     ``reset(options={"reset_mask": mask})``).
 
+    ## Skipping sub-environments
+
+    The action :data:`SKIP` leaves that sub-environment alone this step: its episode neither moves
+    nor resets (even one that ended, whatever the autoreset mode), its reward is 0, its
+    ``terminated``/``truncated`` are False and its info is masked out (``info["_key"][i]`` False).
+    :func:`agents.run_episodes` uses it to let finished episodes wait for the others, so the vector
+    env stays usable afterwards. (``None`` or any other non-string is a format violation, as in
+    ``GenAgent-v0``: an agent's bug must not silently stall its episode.)
+
     ## Info
 
-    Gymnasium's vector format: ``info[key][i]`` with the mask ``info["_" + key]``. Each
+    Gymnasium's vector format: ``info[key][i]`` with the mask ``info["_" + key]``. A key whose
+    values differ in type between sub-environments (``final_image`` is an int or ``None``) is an
+    object array. Each
     sub-environment's info is what ``GenAgent-v0`` gives (``messages``, ``round``,
     ``reward_components`` at the end, ...), plus ``generation_cache`` (the shared cache's
     ``hits``, ``misses``, ``disk_hits``, ``generator_calls``, ``evictions``, ``entries``,
@@ -109,12 +143,16 @@ class GenAgentVectorEnv(VectorEnv):
                 )
             env_kwargs["max_turns"] = max_episode_steps
 
-        first = GenAgentEnv(generation_cache=generation_cache, **env_kwargs)
-        self.envs: list[GenAgentEnv] = [first] + [first._sibling() for _ in range(int(num_envs) - 1)]
+        render_mode = env_kwargs.pop("render_mode", None)
+        check_render_mode(render_mode, GenAgentEnv.metadata["render_modes"])
+        #: The configuration every sub-environment shares (tools, scorer, suite and cache built once).
+        self.config = EnvConfig.build(generation_cache=generation_cache, **env_kwargs)
+        self.envs: list[GenAgentEnv] = [GenAgentEnv.from_config(self.config, render_mode) for _ in range(int(num_envs))]
         self.num_envs = int(num_envs)
         self.batch_size = batch_size
         self.score_batch_size = score_batch_size
-        self.generation_cache: GenerationCache | None = first.generation_cache
+        self.generation_cache: GenerationCache | None = self.config.generation_cache
+        first = self.envs[0]
 
         self.metadata = {**first.metadata, "autoreset_mode": self.autoreset_mode}
         self.render_mode = first.render_mode
@@ -175,12 +213,12 @@ class GenAgentVectorEnv(VectorEnv):
                 raise ValueError(f"seed {i} must be a non-negative integer or None, got {seeds[i]!r}")
             seeds[i] = None if seeds[i] is None else int(seeds[i])
             if per_env[i]:
-                self.envs[i]._task_from_options(per_env[i])  # raises ValueError for a bad option
+                self.config.check_reset_options(per_env[i])
 
         infos: dict[str, Any] = {}
         for i in np.flatnonzero(mask):
             self._env_obs[i], info = self.envs[i].reset(seed=seeds[i], options=per_env[i])
-            infos = self._add_info(infos, info, int(i))
+            infos = add_info(infos, info, int(i), self.num_envs)
         self._terminations[mask] = False
         self._truncations[mask] = False
         self._autoreset_envs[mask] = False
@@ -191,49 +229,55 @@ class GenAgentVectorEnv(VectorEnv):
     # ------------------------------------------------------------------- step
 
     def step(
-        self, actions: Sequence[str]
+        self, actions: Sequence[str | Skip]
     ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step every sub-environment with its action; tool calls and scoring are batched."""
+        """Step every sub-environment with its action (:data:`SKIP`: leave it alone this step); tool
+        calls and scoring are batched."""
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
-        if isinstance(actions, str) or not isinstance(actions, Sequence) and not isinstance(actions, np.ndarray):
+        if isinstance(actions, str) or not isinstance(actions, (Sequence, np.ndarray)):
             raise ValueError(f"actions must be a sequence of {self.num_envs} strings, got {type(actions).__name__}")
         actions = list(actions)
         if len(actions) != self.num_envs:
             raise ValueError(f"got {len(actions)} actions for num_envs={self.num_envs}")
-        if self.autoreset_mode == AutoresetMode.DISABLED and self._autoreset_envs.any():
-            ended = np.flatnonzero(self._autoreset_envs).tolist()
+        acting = [i for i in range(self.num_envs) if actions[i] is not SKIP]
+        if self.autoreset_mode == AutoresetMode.DISABLED and self._autoreset_envs[acting].any():
+            ended = [i for i in acting if self._autoreset_envs[i]]
             raise RuntimeError(
                 f"sub-environments {ended} have ended and autoreset is disabled; "
-                "reset them with reset(options={'reset_mask': mask})"
+                "reset them with reset(options={'reset_mask': mask}) or pass SKIP as their action"
             )
 
-        infos: dict[str, Any] = {}
-        stepping = [i for i in range(self.num_envs) if not self._autoreset_envs[i]]
-        results = step_together(
-            [self.envs[i] for i in stepping],
+        stepping = [i for i in acting if not self._autoreset_envs[i]]
+        results = step_episodes(
+            [self._episode_of(i) for i in stepping],
             [actions[i] for i in stepping],
             batch_size=self.batch_size,
             score_batch_size=self.score_batch_size,
         )
-        env_infos: list[dict[str, Any]] = [{}] * self.num_envs
+        self._rewards[:] = 0.0
+        self._terminations[:] = False
+        self._truncations[:] = False
+        env_infos: dict[int, dict[str, Any]] = {}
+        infos: dict[str, Any] = {}
         for i, (obs, reward, terminated, truncated, info) in zip(stepping, results):
             self._env_obs[i], env_infos[i] = obs, info
             self._rewards[i], self._terminations[i], self._truncations[i] = reward, terminated, truncated
             if self.autoreset_mode == AutoresetMode.SAME_STEP and (terminated or truncated):
-                infos = self._add_info(infos, {"final_obs": obs, "final_info": info}, i)
+                infos = add_info(infos, {"final_obs": obs, "final_info": info}, i, self.num_envs)
                 self._env_obs[i], env_infos[i] = self.envs[i].reset()
-        for i in range(self.num_envs):
+        for i in acting:
             if self._autoreset_envs[i]:  # NEXT_STEP: this step is the reset
                 self._env_obs[i], env_infos[i] = self.envs[i].reset()
-                self._rewards[i], self._terminations[i], self._truncations[i] = 0.0, False, False
-            infos = self._add_info(infos, env_infos[i], i)
+        for i in sorted(env_infos):
+            infos = add_info(infos, env_infos[i], i, self.num_envs)
 
         self._observations = concatenate(self.single_observation_space, self._env_obs, self._observations)
+        ended = np.logical_or(self._terminations, self._truncations)
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
             self._autoreset_envs[:] = False
         else:
-            self._autoreset_envs = np.logical_or(self._terminations, self._truncations)
+            self._autoreset_envs[acting] = ended[acting]
         return (
             copy.deepcopy(self._observations),
             np.copy(self._rewards),
@@ -241,6 +285,11 @@ class GenAgentVectorEnv(VectorEnv):
             np.copy(self._truncations),
             infos,
         )
+
+    def _episode_of(self, i: int) -> Episode:
+        episode = self.envs[i].episode
+        assert episode is not None
+        return episode
 
     # ---------------------------------------------------------------- helpers
 
@@ -283,20 +332,20 @@ class GenAgentVectorEnv(VectorEnv):
         if len(states) != self.num_envs:
             raise ValueError(f"got {len(states)} states for num_envs={self.num_envs}")
         for i, state in enumerate(states):  # check them all before restoring any
-            if not isinstance(state, Mapping) or not isinstance(state.get("episode"), _Episode) or "rng" not in state:
-                raise ValueError(f"states[{i}] is not a snapshot from get_state()")
+            try:
+                GenAgentEnv.check_state(state)
+            except ValueError:
+                raise ValueError(f"states[{i}] is not a snapshot from get_state()") from None
         for i, (env, state) in enumerate(zip(self.envs, states)):
             env.set_state(state)
-            episode = env._episode
-            assert episode is not None
+            episode = self._episode_of(i)
             self._autoreset_envs[i] = bool(state.get("autoreset", False)) or episode.done
-            self._env_obs[i] = env._observation()
+            self._env_obs[i] = episode.observation()
         self._needs_reset = False
         self._observations = concatenate(self.single_observation_space, self._env_obs, self._observations)
 
     def close_extras(self, **kwargs: Any) -> None:
-        for env in self.envs:
-            env.close()
+        self.config.close()
 
     def __repr__(self) -> str:
         return f"GenAgentVectorEnv(num_envs={self.num_envs}, tools={list(self.envs[0].tools)})"
@@ -320,6 +369,59 @@ def _autoreset_mode(value: Any) -> AutoresetMode:
     raise ValueError(f"autoreset_mode must be one of {names} (or a gymnasium AutoresetMode), got {value!r}")
 
 
+def add_info(infos: dict[str, Any], info: Mapping[str, Any], index: int, num_envs: int) -> dict[str, Any]:
+    """Add sub-environment ``index``'s ``info`` to the vector ``infos`` (Gymnasium's format: an
+    array per key and a bool mask ``"_" + key``; dicts nest). Unlike Gymnasium's own merge, a value
+    whose type differs from the others' (``None`` beside ints, a float beside ints) turns the key's
+    array into an object array instead of raising or being silently cast."""
+    for key, value in info.items():
+        if isinstance(value, dict) and key != "final_obs":
+            array: Any = add_info(infos.get(key, {}), value, index, num_envs)
+        else:
+            array = infos.get(key)
+            if array is None:
+                array = _empty_like(value, num_envs) if key != "final_obs" else np.full(num_envs, None, dtype=object)
+            elif array.dtype != object and not _fits(array, value):
+                array = array.astype(object)
+            array[index] = value
+        mask = infos.get(f"_{key}")
+        if mask is None:
+            mask = np.zeros(num_envs, dtype=np.bool_)
+        mask[index] = True
+        infos[key], infos[f"_{key}"] = array, mask
+    return infos
+
+
+def unbatch_info(infos: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """Sub-environment ``index``'s info out of the vector ``infos`` (the inverse of
+    :func:`add_info`): the keys whose mask is set, with numbers as Python scalars."""
+    out: dict[str, Any] = {}
+    for key, value in infos.items():
+        if key.startswith("_") or not infos[f"_{key}"][index]:
+            continue
+        if isinstance(value, dict):
+            out[key] = unbatch_info(value, index)
+        else:
+            item = value[index]
+            out[key] = item.item() if isinstance(item, np.generic) else item
+    return out
+
+
+def _empty_like(value: Any, num_envs: int) -> np.ndarray:
+    if type(value) in (int, float, bool) or isinstance(value, np.number):
+        return np.zeros(num_envs, dtype=type(value))
+    if isinstance(value, np.ndarray):
+        return np.zeros((num_envs, *value.shape), dtype=value.dtype)
+    return np.full(num_envs, None, dtype=object)
+
+
+def _fits(array: np.ndarray, value: Any) -> bool:
+    """Whether ``value`` goes into ``array`` (made for another sub-environment's value) unchanged."""
+    if isinstance(value, np.ndarray):
+        return value.shape == array.shape[1:] and value.dtype == array.dtype
+    return (type(value) in (int, float, bool) or isinstance(value, np.number)) and np.asarray(value).dtype == array.dtype
+
+
 def _check_mask(mask: Any, num_envs: int) -> np.ndarray:
     if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (num_envs,):
         raise ValueError(f"options['reset_mask'] must be a bool numpy array of shape ({num_envs},), got {mask!r}")
@@ -328,4 +430,4 @@ def _check_mask(mask: Any, num_envs: int) -> np.ndarray:
     return mask
 
 
-__all__ = ["GenAgentVectorEnv"]
+__all__ = ["SKIP", "GenAgentVectorEnv", "Skip", "add_info", "unbatch_info"]
