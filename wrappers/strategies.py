@@ -34,15 +34,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genagent_env.tasks.prompts import explicit_prompt
-
-#: The number words the non-digit style uses.
-_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-                 "eleven", "twelve")
-_REGION_SHORT = {"left": "on the left", "right": "on the right", "above": "at the top", "below": "at the bottom"}
-_REGION_LONG = {"left": "in the left half of the image", "right": "in the right half of the image",
-                "above": "in the top half of the image", "below": "in the bottom half of the image"}
-_RELATION = {"left of": "to the left of", "right of": "to the right of", "above": "above", "below": "below"}
-_IRREGULAR = {"cross": "crosses"}
+from genagent_env.tasks.wording import (
+    REGION_HALVES,
+    RELATION_PHRASES,
+    digits_and_word,
+    item_noun,
+    number_word,
+    region_phrase,
+    relation_phrase,
+)
 
 #: The rewriting edits a strategy may add to the running style.
 EDITS = ("clauses", "digits", "places", "focus")
@@ -92,26 +92,11 @@ class StrategyContext:
 Strategy = Callable[[StrategyContext], "str | None"]
 
 
-def _plural(noun: str, count: int) -> str:
-    if count == 1:
-        return noun
-    if noun in _IRREGULAR:
-        return _IRREGULAR[noun]
-    return noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
-
-
 def _count(n: int, digits: bool) -> str:
+    """ "exactly 3 (three)" in the ``digits`` style, else "three" ("a" for one)."""
     if digits:
-        word = f" ({_NUMBER_WORDS[n]})" if 0 <= n < len(_NUMBER_WORDS) else ""
-        return f"exactly {n}{word}"
-    if n == 1:
-        return "a"
-    return _NUMBER_WORDS[n] if 0 <= n < len(_NUMBER_WORDS) else str(n)
-
-
-def _noun(item: Mapping[str, Any], count: int) -> str:
-    colour = f"{item['color']} " if item.get("color") else ""
-    return colour + _plural(str(item["class"]), count)
+        return f"exactly {digits_and_word(n)}"
+    return "a" if n == 1 else number_word(n)
 
 
 def _group(item: Mapping[str, Any], include: Sequence[Mapping[str, Any]], edits: frozenset[str]) -> str:
@@ -120,16 +105,16 @@ def _group(item: Mapping[str, Any], include: Sequence[Mapping[str, Any]], edits:
     size = ""
     if item.get("size"):
         size = {"larger": "large ", "smaller": "small "}.get(str(item["size"]), "")
-    phrase = f"{_count(n, 'digits' in edits)} {size}{_noun(item, n)}"
+    phrase = f"{_count(n, 'digits' in edits)} {size}{item_noun(item, n)}"
     if item.get("size") and places:
         phrase += f", clearly {item['size']} than all other objects"
-    if item.get("region"):
-        phrase += " " + (_REGION_LONG if places else _REGION_SHORT).get(str(item["region"]), "")
+    if item.get("region") in REGION_HALVES:
+        phrase += " " + region_phrase(str(item["region"]), explicit=places)
     position = item.get("position")
-    if position and 0 <= int(position[1]) < len(include) and position[0] in _RELATION:
+    if position and 0 <= int(position[1]) < len(include) and position[0] in RELATION_PHRASES:
         other = include[int(position[1])]
         gap = ", with a clear gap" if places else ""
-        phrase += f" {_RELATION[position[0]]} the {_noun(other, 1)}{gap}"
+        phrase += f" {relation_phrase(position[0])} the {item_noun(other, 1)}{gap}"
     return phrase
 
 
@@ -156,7 +141,7 @@ def compose_prompt(task: Mapping[str, Any], edits: frozenset[str] | set[str]) ->
     else:
         sentences = [_join(groups) + "."] if groups else []
     for item in task.get("exclude", []) or []:
-        sentences.append(f"No {_noun(item, 2)}.")
+        sentences.append(f"No {item_noun(item, 2)}.")
     if "focus" in edits:
         restated = explicit_prompt(task).split(". ")
         sentences += ["Make sure: " + s.rstrip(".") + "." for s in restated if s and not s.startswith("Nothing")]

@@ -26,25 +26,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from genagent_env.tasks.schema import plural_noun
+from genagent_env.tasks.wording import item_noun, plural_noun, region_half, relation_phrase
 
 #: GenEval's position margin, as a fraction of the image size.
 POSITION_MARGIN = 0.1
 #: How many times the area a "larger" object must cover.
 SIZE_RATIO = 1.5
 
-_HALF = {"left": "left half", "right": "right half", "above": "top half", "below": "bottom half"}
-_RELATION_WORDS = {"left of": "to the left of", "right of": "to the right of", "above": "above", "below": "below"}
-
-
-def _noun(item: Mapping[str, Any], count: int) -> str:
-    colour = f"{item['color']} " if item.get("color") else ""
-    return f"{colour}{plural_noun(str(item['class']), count)}"
-
 
 def _every(item: Mapping[str, Any]) -> str:
     """ "the red circle" for a single object, "every red circle" for several."""
-    return f"{'the' if int(item['count']) == 1 else 'every'} {_noun(item, 1)}"
+    return f"{'the' if int(item['count']) == 1 else 'every'} {item_noun(item, 1)}"
 
 
 def _instances(item: Mapping[str, Any], instances: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -57,9 +49,9 @@ def _count_check(i: int, item: Mapping[str, Any], instances: Sequence[Mapping[st
     want = int(item["count"])
     ok = len(found) == want
     if ok:
-        message = f"there {'is' if want == 1 else 'are'} exactly {want} {_noun(item, want)}, as asked"
+        message = f"there {'is' if want == 1 else 'are'} exactly {want} {item_noun(item, want)}, as asked"
     else:
-        message = f"expected exactly {want} {_noun(item, want)}, found {len(found)}"
+        message = f"expected exactly {want} {item_noun(item, want)}, found {len(found)}"
         if item.get("color"):
             others = [d for d in instances if d["class"] == item["class"] and d.get("color") != item["color"]]
             if others:
@@ -80,9 +72,9 @@ def _region_check(i: int, item: Mapping[str, Any], instances: Sequence[Mapping[s
     region = str(item["region"])
     outside = [d for d in found if not _in_region(d, region, width, height)]
     ok = bool(found) and not outside
-    where = f"the {_HALF[region]} of the image"
+    where = region_half(region)
     if not found:
-        message = f"expected {_every(item)} in {where}, but there is no {_noun(item, 1)}"
+        message = f"expected {_every(item)} in {where}, but there is no {item_noun(item, 1)}"
     elif ok:
         message = f"{_every(item)} is in {where}"
     elif len(found) == 1:
@@ -114,9 +106,9 @@ def _position_check(i: int, item: Mapping[str, Any], include: Sequence[Mapping[s
     pairs = [(a, b) for a in found for b in reference if a is not b]  # an object is never beside itself
     bad = [p for p in pairs if not _holds(p[0], p[1], relation, width, height, margin)]
     ok = bool(pairs) and not bad
-    phrase = f"{_every(item)} {{}} {_RELATION_WORDS[relation]} {_every(other)}"
+    phrase = f"{_every(item)} {{}} {relation_phrase(relation)} {_every(other)}"
     if not pairs:
-        missing = _noun(item, 1) if not found else _noun(other, 1)
+        missing = item_noun(item, 1) if not found else item_noun(other, 1)
         message = f"expected {phrase.format('to be')}, but there is no {missing}"
     elif ok:
         message = phrase.format("is")
@@ -138,10 +130,11 @@ def _size_check(i: int, item: Mapping[str, Any], include: Sequence[Mapping[str, 
     compared = compared or [j for j in range(len(include)) if j != i]
     found = _instances(item, instances)
     others = [d for j in compared for d in _instances(include[j], instances) if all(d is not f for f in found)]
-    subject = f"the {_noun(item, int(item['count']))}"
-    names = " and ".join(f"the {_noun(include[j], int(include[j]['count']))}" for j in compared) or "the other objects"
+    subject = f"the {item_noun(item, int(item['count']))}"
+    names = " and ".join(f"the {item_noun(include[j], int(include[j]['count']))}" for j in compared)
+    names = names or "the other objects"
     if not found or not others:
-        missing = _noun(item, 2) if not found else " or ".join(_noun(include[j], 2) for j in compared)
+        missing = item_noun(item, 2) if not found else " or ".join(item_noun(include[j], 2) for j in compared)
         missing = missing or "other objects"
         message = f"expected {subject} to be clearly {label} than {names}, but there are no {missing}"
         return {"check": "size", "item": i, "ok": False, "message": message}
@@ -163,10 +156,11 @@ def _exclude_check(i: int, item: Mapping[str, Any], instances: Sequence[Mapping[
     limit = int(item["count"])
     ok = len(found) < limit
     if limit == 1:
-        message = f"there are no {_noun(item, 2)}" if ok else f"expected no {_noun(item, 2)}, found {len(found)}"
+        none = item_noun(item, 2)
+        message = f"there are no {none}" if ok else f"expected no {none}, found {len(found)}"
     else:
-        message = (f"there are fewer than {limit} {_noun(item, limit)}" if ok
-                   else f"expected fewer than {limit} {_noun(item, limit)}, found {len(found)}")
+        message = (f"there are fewer than {limit} {item_noun(item, limit)}" if ok
+                   else f"expected fewer than {limit} {item_noun(item, limit)}, found {len(found)}")
     return {"check": "exclude", "item": i, "ok": ok, "message": message}
 
 

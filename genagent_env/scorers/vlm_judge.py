@@ -44,7 +44,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from genagent_env.scorers.base import PairwiseComparator, Score, Scorer
-from genagent_env.tasks.schema import describe_item, plural_noun
+from genagent_env.tasks.wording import REGION_HALVES, describe_item, item_noun, region_half, relation_phrase
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -62,10 +62,6 @@ SYSTEM_PROMPT = (
 )
 WISE_WEIGHTS = {"consistency": 0.7, "realism": 0.2, "aesthetic_quality": 0.1}
 
-_REGION_WORDS = {
-    "left": "the left half", "right": "the right half", "above": "the top half", "below": "the bottom half",
-}
-_RELATION_WORDS = {"left of": "to the left of", "right of": "to the right of", "above": "above", "below": "below"}
 _MARKUP = re.compile(r"[*_`#>\"']")
 _RANGE = re.compile(r"[(<\[]\s*0\s*(?:-|–|to)\s*2\s*[)>\]]")
 _YES = {"yes", "true", "correct", "y"}
@@ -216,14 +212,12 @@ def parse_preference(text: str) -> int | None:
 
 def _phrase(item: Mapping[str, Any]) -> str:
     """``{"class": "circle", "color": "red", "count": 2}`` -> ``"red circles"`` (no count)."""
-    colour = f"{item['color']} " if item.get("color") else ""
-    return f"{colour}{plural_noun(item['class'], max(2, int(item.get('count', 1))))}"
+    return item_noun(item, max(2, int(item.get("count", 1))))
 
 
 def _the(item: Mapping[str, Any]) -> str:
-    colour = f"{item['color']} " if item.get("color") else ""
-    noun = item["class"] if int(item.get("count", 1)) == 1 else plural_noun(item["class"], 2)
-    return f"the {colour}{noun}"
+    """ "the red circle" for one object, "the red circles" for several."""
+    return f"the {item_noun(item, 1 if int(item.get('count', 1)) == 1 else 2)}"
 
 
 def checklist_questions(task: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -240,14 +234,14 @@ def checklist_questions(task: Mapping[str, Any]) -> list[dict[str, Any]]:
         is_are = "Is there" if count == 1 else "Are there"
         questions.append({"check": "count", "item": i,
                           "question": f"{is_are} exactly {describe_item(item)} in the image (no more, no fewer)?"})
-        if item.get("region") in _REGION_WORDS:
-            where = _REGION_WORDS[item["region"]]
+        if item.get("region") in REGION_HALVES:
             subject = f"Is {_the(item)}" if count == 1 else f"Are all the {_phrase(item)}"
-            questions.append({"check": "region", "item": i, "question": f"{subject} in {where} of the image?"})
+            questions.append({"check": "region", "item": i,
+                              "question": f"{subject} in {region_half(item['region'])}?"})
         if item.get("position"):
             relation, other = item["position"]
             subject = f"Is {_the(item)}" if count == 1 else f"Are {_the(item)}"
-            where = f"{_RELATION_WORDS.get(relation, relation)} {_the(include[other])}"
+            where = f"{relation_phrase(relation)} {_the(include[other])}"
             questions.append({"check": "position", "item": i, "question": f"{subject} {where}?"})
         if item.get("size") in ("larger", "smaller"):
             others = [o for j, o in enumerate(include) if j != i]
@@ -257,8 +251,7 @@ def checklist_questions(task: Mapping[str, Any]) -> list[dict[str, Any]]:
     for i, item in enumerate(task.get("exclude") or []):
         count = int(item["count"])
         if count == 1:
-            colour = f"{item['color']} " if item.get("color") else ""
-            question = f"Is the image free of any {colour}{item['class']}?"
+            question = f"Is the image free of any {item_noun(item, 1)}?"
         else:
             question = f"Does the image contain fewer than {count} {_phrase(item)}?"
         questions.append({"check": "exclude", "item": i, "question": question})

@@ -1,7 +1,9 @@
 """The ShapesWorld vocabulary: shapes, the colour palette, number words, plurals and synonyms.
 
 Everything here is plain data shared by the prompt reader, the renderer, the verifier and the task
-suite, so the four always agree on what a word means and what a colour looks like.
+suite, so the four always agree on what a word means and what a colour looks like. Number words and
+plurals come from :mod:`genagent_env.tasks.wording`, so the words the reader accepts are the words the
+rest of the package writes.
 
 The shapes were picked so that a pixel classifier tells them apart reliably when they are drawn
 axis-aligned and without anti-aliasing: each has a distinct silhouette inside its bounding box
@@ -11,6 +13,8 @@ axis-aligned and without anti-aliasing: each has a distinct silhouette inside it
 from __future__ import annotations
 
 from genagent_env.tasks.schema import COLORS
+from genagent_env.tasks.wording import NUMBER_NAMES, NUMBER_VALUES  # noqa: F401  (NUMBER_NAMES: the suite's)
+from genagent_env.tasks.wording import plural_noun as plural  # the suite's name for it
 
 #: The twelve shape classes, in a fixed order (the verifier's class index).
 SHAPES: tuple[str, ...] = (
@@ -19,11 +23,10 @@ SHAPES: tuple[str, ...] = (
 )
 
 #: Width / height of each shape's bounding box (everything else is drawn in a square box).
-ASPECT: dict[str, float] = {shape: 1.0 for shape in SHAPES} | {"rectangle": 2.0, "oval": 2.0}
+ASPECT: dict[str, float] = dict.fromkeys(SHAPES, 1.0) | {"rectangle": 2.0, "oval": 2.0}
 
-#: Plural forms that are not "add -s".
-_IRREGULAR_PLURALS: dict[str, str] = {"cross": "crosses"}
-PLURALS: dict[str, str] = {shape: _IRREGULAR_PLURALS.get(shape, shape + "s") for shape in SHAPES}
+#: The plural of each shape.
+PLURALS: dict[str, str] = {shape: plural(shape) for shape in SHAPES}
 
 #: Other words a prompt may use for a shape (singular -> canonical class).
 SHAPE_SYNONYMS: dict[str, str] = {
@@ -38,19 +41,15 @@ SHAPE_SYNONYMS: dict[str, str] = {
     "donut": "ring", "doughnut": "ring", "hoop": "ring", "annulus": "ring",
     "moon": "crescent",
 }
-_SYNONYM_PLURALS: dict[str, str] = {"box": "boxes", "rhombus": "rhombi", "plus": "pluses", "hex": "hexes",
-                                    "ellipse": "ellipses"}
+# Latin plurals people write besides the English ones ("rhombuses", "annuluses").
+_LATIN_PLURALS: dict[str, str] = {"rhombi": "diamond", "annuli": "ring"}
 
 #: Every word (singular or plural, canonical or synonym) that names a shape -> (class, is_plural).
 SHAPE_WORDS: dict[str, tuple[str, bool]] = {}
-for _shape in SHAPES:
-    SHAPE_WORDS[_shape] = (_shape, False)
-    SHAPE_WORDS[PLURALS[_shape]] = (_shape, True)
-for _word, _shape in SHAPE_SYNONYMS.items():
+for _word, _shape in [(shape, shape) for shape in SHAPES] + list(SHAPE_SYNONYMS.items()):
     SHAPE_WORDS[_word] = (_shape, False)
-    SHAPE_WORDS[_SYNONYM_PLURALS.get(_word, _word + "s")] = (_shape, True)
-SHAPE_WORDS["rhombuses"] = ("diamond", True)
-SHAPE_WORDS["crosses"] = ("cross", True)
+    SHAPE_WORDS[plural(_word)] = (_shape, True)
+SHAPE_WORDS.update({_word: (_shape, True) for _word, _shape in _LATIN_PLURALS.items()})
 
 #: The exact RGB of each GenEval colour. Pairwise distances are >= 90, so a tolerance of 45 maps
 #: slightly compressed or resized pixels back to the right colour and never to a wrong one.
@@ -80,18 +79,13 @@ COLOR_SYNONYMS: dict[str, str] = {
 #: Every word that names a palette colour -> colour (grey is the background, so it names none).
 COLOR_WORDS: dict[str, str] = {c: c for c in COLORS} | {w: c for w, c in COLOR_SYNONYMS.items() if c}
 
-#: The most instances of one class a ShapesWorld task asks for (counts are 1..MAX_COUNT, design.md §6);
+#: The most instances of one class a ShapesWorld task asks for (counts are 1..MAX_COUNT);
 #: an exclude item may say "fewer than MAX_COUNT + 1" (GenEval's "exclude count + 1" idiom).
 MAX_COUNT = 8
 
-#: Number words -> value. "one".."eight" are what the suite uses; the rest are read leniently.
-NUMBER_WORDS: dict[str, int] = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "single": 1, "pair": 2,
-    "couple": 2, "trio": 3, "dozen": 12,
-}
-#: Value -> the word the suite and the teacher write.
-NUMBER_NAMES: dict[int, str] = {v: w for w, v in list(NUMBER_WORDS.items())[:13]}
+#: Words the reader takes as a count -> value: the number words ("one".."eight" are what the suite
+#: writes; :data:`NUMBER_NAMES` maps back) and, read leniently, a few collective ones.
+NUMBER_WORDS: dict[str, int] = NUMBER_VALUES | {"single": 1, "pair": 2, "couple": 2, "trio": 3, "dozen": 12}
 
 #: Words that make a prompt vague (a diffusion model reads them as "anything goes").
 VAGUE_WORDS: frozenset[str] = frozenset({
@@ -107,8 +101,3 @@ SIZE_WORDS: dict[str, str] = {
     "small": "smaller", "smaller": "smaller", "little": "smaller", "tiny": "smaller",
     "smallest": "smaller", "mini": "smaller",
 }
-
-
-def plural(shape: str, count: int = 2) -> str:
-    """``plural("cross") == "crosses"``; the singular when ``count == 1``."""
-    return shape if count == 1 else PLURALS.get(shape, shape + "s")

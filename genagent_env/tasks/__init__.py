@@ -1,4 +1,4 @@
-"""Tasks: the GenEval++ schema, suites and file loaders."""
+"""Tasks: the GenEval++ schema, suites, file loaders, and the shared wording (:mod:`.wording`)."""
 
 from genagent_env.tasks.loaders import load_tasks
 from genagent_env.tasks.schema import GENEVAL_PP_TAGS, normalize_task

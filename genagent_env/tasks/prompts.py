@@ -15,58 +15,38 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-_NUMBER_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-                 "eleven", "twelve")
-_IRREGULAR = {"person": "people", "mouse": "mice", "sheep": "sheep", "knife": "knives", "man": "men",
-              "woman": "women", "child": "children", "fish": "fish", "deer": "deer", "skis": "skis"}
-_HALF = {"left": "left half", "right": "right half", "above": "top half", "below": "bottom half"}
-_RELATION = {"left of": "to the left of", "right of": "to the right of", "above": "above", "below": "below"}
+from genagent_env.tasks.wording import (
+    REGION_HALVES,
+    RELATION_PHRASES,
+    digits_and_word,
+    item_noun,
+    region_half,
+    relation_phrase,
+)
+
+# The verifier's count message ("expected exactly 3 circles, found 4") says which way the count was off.
 _FOUND = re.compile(r"found (\d+)")
-
-
-def _plural(noun: str, count: int) -> str:
-    if count == 1:
-        return noun
-    *head, last = noun.split(" ")
-    if last in _IRREGULAR:
-        last = _IRREGULAR[last]
-    elif last.endswith(("s", "x", "z", "ch", "sh")):
-        last += "es"
-    elif last.endswith("y") and last[-2:-1] not in ("a", "e", "i", "o", "u"):
-        last = last[:-1] + "ies"
-    else:
-        last += "s"
-    return " ".join([*head, last])
-
-
-def _count_words(n: int) -> str:
-    """``3`` -> ``"3 (three)"``."""
-    return f"{n} ({_NUMBER_NAMES[n]})" if 0 <= n < len(_NUMBER_NAMES) else str(n)
-
-
-def _noun(item: Mapping[str, Any], count: int) -> str:
-    colour = f"{item['color']} " if item.get("color") else ""
-    return colour + _plural(str(item["class"]), count)
 
 
 def _group_sentences(item: Mapping[str, Any]) -> list[str]:
     n = int(item.get("count", 1))
     size = {"larger": "large ", "smaller": "small "}.get(str(item.get("size")), "")
-    sentence = f"Exactly {_count_words(n)} {size}{_noun(item, n)}"
+    sentence = f"Exactly {digits_and_word(n)} {size}{item_noun(item, n)}"
     if item.get("size"):
         sentence += f", clearly {item['size']} than all other objects"
     out = [sentence + "."]
-    if item.get("region") in _HALF:
+    if item.get("region") in REGION_HALVES:
         subject = "It is" if n == 1 else "All of them are"
-        out.append(f"{subject} in the {_HALF[item['region']]} of the image.")
+        out.append(f"{subject} in {region_half(item['region'])}.")
     return out
 
 
 def _relation_sentence(item: Mapping[str, Any], include: Sequence[Mapping[str, Any]]) -> str | None:
     relation, index = item["position"]
-    if relation not in _RELATION or not 0 <= int(index) < len(include):
+    if relation not in RELATION_PHRASES or not 0 <= int(index) < len(include):
         return None
-    return f"Every {_noun(item, 1)} is {_RELATION[relation]} every {_noun(include[int(index)], 1)}, with a clear gap."
+    other = item_noun(include[int(index)], 1)
+    return f"Every {item_noun(item, 1)} is {relation_phrase(relation)} every {other}, with a clear gap."
 
 
 def _emphasis(check: Mapping[str, Any], task: Mapping[str, Any]) -> str | None:
@@ -82,18 +62,19 @@ def _emphasis(check: Mapping[str, Any], task: Mapping[str, Any]) -> str | None:
         bound = ", not more and not fewer"
         if found:
             bound = ", not more" if int(found.group(1)) > n else ", not fewer"
-        return f"Make sure there {'is' if n == 1 else 'are'} exactly {_count_words(n)} {_noun(item, n)}{bound}."
-    if kind == "region" and item.get("region") in _HALF:
-        return f"Make sure every {_noun(item, 1)} is in the {_HALF[item['region']]} of the image."
+        return f"Make sure there {'is' if n == 1 else 'are'} exactly {digits_and_word(n)} {item_noun(item, n)}{bound}."
+    if kind == "region" and item.get("region") in REGION_HALVES:
+        return f"Make sure every {item_noun(item, 1)} is in {region_half(item['region'])}."
     if kind == "position" and item.get("position"):
         sentence = _relation_sentence(item, task.get("include", []))
         return "Make sure e" + sentence[1:] if sentence else None
     if kind == "size" and item.get("size"):
-        return f"Make sure the {_noun(item, n)} {'is' if n == 1 else 'are'} much {item['size']} than all other objects."
+        verb = "is" if n == 1 else "are"
+        return f"Make sure the {item_noun(item, n)} {verb} much {item['size']} than all other objects."
     if kind == "exclude":
         if n == 1:
-            return f"Make sure there are no {_noun(item, 2)}."
-        return f"Make sure there are at most {_count_words(n - 1)} {_noun(item, n - 1)}."
+            return f"Make sure there are no {item_noun(item, 2)}."
+        return f"Make sure there are at most {digits_and_word(n - 1)} {item_noun(item, n - 1)}."
     return None
 
 
@@ -116,7 +97,7 @@ def explicit_prompt(task: Mapping[str, Any], failed_checks: Sequence[Mapping[str
     included = {(str(i["class"]), i.get("color")) for i in include}
     for item in task.get("exclude", []) or []:
         if (str(item["class"]), item.get("color")) not in included and int(item.get("count", 1)) == 1:
-            sentences.append(f"No {_noun(item, 2)}.")
+            sentences.append(f"No {item_noun(item, 2)}.")
     for check in failed_checks or []:
         sentence = _emphasis(check, task)
         if sentence and sentence not in sentences:

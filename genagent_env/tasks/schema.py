@@ -15,7 +15,9 @@ other items. An ``exclude`` item means "fewer than ``count`` instances". Other k
 ``split``...) are kept as they are.
 
 :func:`normalize_task` validates a task and returns a normalised deep copy (synonyms mapped to the
-canonical words below), raising ``ValueError`` with a precise message for anything else.
+canonical words below), raising ``ValueError`` with a precise message for anything else. How a task is
+written in English (plurals, number words, regions) lives in :mod:`genagent_env.tasks.wording`;
+:func:`describe_item` and :func:`plural_noun` are importable from here as well.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from typing import Any
+
+from genagent_env.tasks.wording import describe_item, plural_noun
+
+__all__ = ["COLORS", "GENEVAL_PP_TAGS", "REGIONS", "RELATIONS", "SIZES", "describe_item", "normalize_task",
+           "plural_noun"]
 
 #: The seven GenEval++ categories (the columns of the paper's GenEval++ table).
 GENEVAL_PP_TAGS = ("color", "count", "color_count", "color_pos", "pos_count", "pos_size", "multi_count")
@@ -113,20 +120,3 @@ def normalize_task(task: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError("task.exclude must be a list")
         out["exclude"] = [_item(item, f"exclude[{i}]", None) for i, item in enumerate(exclude)]
     return out
-
-
-def plural_noun(noun: str, count: int) -> str:
-    """``plural_noun("cross", 2)`` -> ``"crosses"``; English plural for the usual class nouns."""
-    if count == 1:
-        return noun
-    if noun.endswith(("s", "x", "z", "ch", "sh")):
-        return noun + "es"
-    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
-        return noun[:-1] + "ies"
-    return noun + "s"
-
-
-def describe_item(item: Mapping[str, Any]) -> str:
-    """``{"class": "circle", "count": 2, "color": "red"}`` -> ``"2 red circles"`` (for messages)."""
-    colour = f"{item['color']} " if item.get("color") else ""
-    return f"{item['count']} {colour}{plural_noun(item['class'], item['count'])}"
