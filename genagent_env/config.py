@@ -57,7 +57,7 @@ class EnvConfig:
     max_action_length: int
     tool_timeout_s: float | None
     generation_cache: GenerationCache | None
-    schemas: Mapping[str, Mapping[str, Any]]
+    schemas: Mapping[str, protocol.ArgumentValidator]  # each tool's argument schema, compiled once
     tool_specs_json: str
     system_prompt: str
     owned: tuple[Any, ...] = field(default=(), repr=False)  # built here from names, closed by close()
@@ -122,7 +122,7 @@ class EnvConfig:
             max_action_length=max_action_length,
             tool_timeout_s=tool_timeout_s,
             generation_cache=GenerationCache.from_any(generation_cache),
-            schemas=MappingProxyType({name: tool.parameters() for name, tool in tools.items()}),
+            schemas=MappingProxyType(protocol.compile_tool_schemas(tools)),
             tool_specs_json=json.dumps(specs),
             system_prompt=protocol.system_prompt(specs, max_rounds),
             owned=tuple(owned),
