@@ -62,9 +62,12 @@ class _FixedScore(Scorer):
 
 
 def env_overhead_ms(args: Args) -> float:
-    tasks = [{"tag": "count", "include": [{"class": "circle", "count": 3, "color": "red"}], "prompt": "three red circles"}]
+    tasks = [
+        {"tag": "count", "include": [{"class": "circle", "count": 3, "color": "red"}], "prompt": "three red circles"}
+    ]
     env = GenAgentEnv(suite=tasks, generators=_ReadyImage(args.size), scorer=_FixedScore(), image_size=args.size)
-    call = "<think>plan</think><tool_call>" + json.dumps({"name": "ready", "arguments": {"prompt": "3 red circles", "seed": 1}}) + "</tool_call>"
+    tool_call = {"name": "ready", "arguments": {"prompt": "3 red circles", "seed": 1}}
+    call = "<think>plan</think><tool_call>" + json.dumps(tool_call) + "</tool_call>"
     answer = "<judge>three red circles, as asked</judge><answer>done</answer>"
     steps = 0
     elapsed = 0.0
@@ -101,7 +104,8 @@ def main(args: Args) -> None:
     throughput = shapes_images_per_second(args)
     rows = [
         ("env overhead per step (tools, scorers excluded)", f"{overhead:.3f} ms", "<= 0.2 ms", 0.2 / overhead),
-        (f"ShapesWorld generate+verify {args.size}x{args.size}, 1 core", f"{throughput:.0f} img/s", ">= 300 img/s", throughput / 300),
+        (f"ShapesWorld generate+verify {args.size}x{args.size}, 1 core", f"{throughput:.0f} img/s", ">= 300 img/s",
+         throughput / 300),
     ]
     print(f"{'measurement':<52} {'measured':>14} {'target':>14} {'x target':>9}")
     for name, measured, target, ratio in rows:

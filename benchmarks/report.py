@@ -379,7 +379,8 @@ max-width:100%;overflow-x:auto}
 .pass{color:#fff;background:#2e8b57;border-radius:4px;padding:0 6px}
 .fail{color:#fff;background:#c0392b;border-radius:4px;padding:0 6px}
 .grid{display:flex;gap:8px;align-items:flex-start}
-.card{flex:0 0 170px;width:170px;border:2px solid #e3e8ee;border-radius:6px;padding:6px;font-size:.78em;background:#fbfcfd}
+.card{flex:0 0 170px;width:170px;border:2px solid #e3e8ee;border-radius:6px;padding:6px;font-size:.78em;
+background:#fbfcfd}
 .card.final{border-color:#2e8b57;background:#f1faf4}
 .card img{width:100%;height:auto;image-rendering:pixelated;border-radius:4px;background:#ddd}
 .card .k{color:#5b6673}.card p{margin:3px 0;overflow-wrap:anywhere;white-space:pre-wrap}
@@ -404,7 +405,8 @@ def _html_table(benchmark: str, group: Sequence[Row]) -> str:
     out = [f"<h2>{_e(BENCHMARK_TITLES.get(benchmark, benchmark))}</h2>",
            f"<p class='note'>Overall: {_e(OVERALL_DEFINITIONS.get(benchmark, 'mean of the tag pass rates'))}; "
            "per seed, then mean ± std over seeds. † = some columns missing.</p>",
-           "<div class='scroll'><table class='lb'><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"]
+           "<div class='scroll'><table class='lb'><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head)
+           + "</tr></thead><tbody>"]
     for row in group:
         overall = f"{_fmt(row.overall)} ± {_fmt(row.overall_std)}" + (" †" if row.partial else "")
         cells = [f"<td class='t'>{_e(row.key.agent)}</td>", f"<td class='t'>{_e(row.key.generator)}</td>",

@@ -103,7 +103,7 @@ def main(args: Args) -> None:
             model = PPO.load(saved, device="cpu")
         else:
             factory = make_env(args, "train")
-            venv = DummyVecEnv([lambda: Monitor(factory()) for _ in range(args.n_envs)])  # Monitor: episode stats
+            venv = DummyVecEnv([lambda f=factory: Monitor(f()) for _ in range(args.n_envs)])  # Monitor: episode stats
             venv.seed(seed)
             model = PPO(
                 "MultiInputPolicy", venv, n_steps=args.n_steps, batch_size=args.batch_size, n_epochs=args.n_epochs,
@@ -115,7 +115,7 @@ def main(args: Args) -> None:
             venv.close()
         trained = time.time() - start
 
-        def ppo_policy(obs: dict, info: dict, rng: np.random.Generator) -> int:
+        def ppo_policy(obs: dict, info: dict, rng: np.random.Generator, model: PPO = model) -> int:
             return int(model.predict(obs, deterministic=True)[0])
 
         results["ppo"].append(evaluate(ppo_policy, args, seed))

@@ -2,8 +2,9 @@
 
 A registry maps a name to a factory (a class or a function) that builds the object with keyword
 arguments; installed packages add their own through an entry-point group
-(``genagent_env.generators``, ``genagent_env.scorers``), discovered on first use. Factories are stored as ``"module:attribute"`` strings where possible, so that naming a
-heavy generator in the registry does not import its libraries until it is built.
+(``genagent_env.generators``, ``genagent_env.scorers``), discovered on first use. Factories are stored
+as ``"module:attribute"`` strings where possible, so that naming a heavy generator in the registry does
+not import its libraries until it is built.
 """
 
 from __future__ import annotations

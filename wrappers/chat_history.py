@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 from gymnasium import spaces
@@ -52,7 +52,7 @@ class ChatHistory(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         self._messages = info.get("messages", [])
         return self.observation(observation), info
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         observation, reward, terminated, truncated, info = self.env.step(action)
         self._messages = info.get("messages", [])
         return self.observation(observation), reward, terminated, truncated, info

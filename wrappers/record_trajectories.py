@@ -7,7 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 
@@ -71,7 +71,7 @@ class RecordTrajectories(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._current = Trajectory(task_id=info["task_id"], tag=info["tag"], prompt=user_prompt(info))
         return observation, info
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         observation, reward, terminated, truncated, info = self.env.step(action)
         current = self._current
         if current is not None:

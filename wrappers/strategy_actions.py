@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 from gymnasium import spaces
@@ -67,7 +67,7 @@ class StrategyActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
         self._info = info
         return observation, info
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         message = self.action(action)
         observation, reward, terminated, truncated, info = self.env.step(message)
         self._info = info

@@ -131,7 +131,7 @@ class OpenCLIPModel:
     def __init__(self, model: torch.nn.Module, preprocess: Any, tokenizer: Any, device: str, batch_size: int) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.model = model.to(device).eval()
+        self.model: Any = model.to(device).eval()  # open_clip's CLIP: encode_image, encode_text
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.device = device

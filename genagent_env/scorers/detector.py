@@ -36,9 +36,8 @@ Nothing is downloaded here; fetch the checkpoints once, e.g.::
 
 from __future__ import annotations
 
-import re
-
 import math
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -154,11 +153,14 @@ def load_detector(name_or_path: str, *, device: str = "cpu", cache_dir: str | No
             f"downloaded here; fetch it once with `hf download {name_or_path}`"
         ) from error
     if config.model_type == "owlv2":
-        from transformers import Owlv2ForObjectDetection as Model, Owlv2Processor as Processor
+        from transformers import Owlv2ForObjectDetection as Model
+        from transformers import Owlv2Processor as Processor
     elif config.model_type == "owlvit":
-        from transformers import OwlViTForObjectDetection as Model, OwlViTProcessor as Processor
+        from transformers import OwlViTForObjectDetection as Model
+        from transformers import OwlViTProcessor as Processor
     else:
-        from transformers import AutoModelForZeroShotObjectDetection as Model, AutoProcessor as Processor
+        from transformers import AutoModelForZeroShotObjectDetection as Model
+        from transformers import AutoProcessor as Processor
     model = Model.from_pretrained(name_or_path, cache_dir=cache_dir, local_files_only=True)
     processor = Processor.from_pretrained(name_or_path, cache_dir=cache_dir, local_files_only=True)
     return model.to(device).eval(), processor

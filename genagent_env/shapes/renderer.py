@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -115,7 +115,7 @@ def shape_mask(shape: str, width: int, height: int) -> np.ndarray:
     return mask
 
 
-@lru_cache(maxsize=None)
+@cache
 def fill_fraction(shape: str) -> float:
     """The fraction of its bounding box a shape covers (measured on a large rendering)."""
     side = 96

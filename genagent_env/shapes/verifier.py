@@ -265,7 +265,8 @@ class ShapesVerifier(Scorer):
         for item in [*task["include"], *excludes]:
             if item["class"] not in SHAPES:
                 raise ValueError(
-                    f"the shapes verifier cannot check class {item['class']!r}; ShapesWorld shapes are: {', '.join(SHAPES)}"
+                    f"the shapes verifier cannot check class {item['class']!r}; "
+                    f"ShapesWorld shapes are: {', '.join(SHAPES)}"
                 )
             if item.get("color") is not None and item["color"] not in PALETTE:
                 raise ValueError(

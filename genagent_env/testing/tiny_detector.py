@@ -11,13 +11,12 @@ OWLv2 checkpoints use), and the image processor resizes to a small square.
 
 from __future__ import annotations
 
-from genagent_env.testing import save_and_reload
-
 from pathlib import Path
 
 import torch
 from transformers import CLIPTokenizer, Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor
 
+from genagent_env.testing import save_and_reload
 from genagent_env.testing.clip_tokenizer import clip_tokenizer_files
 
 #: Side of the (square, padded) images the tiny detector sees.

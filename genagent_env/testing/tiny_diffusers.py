@@ -41,7 +41,7 @@ def tiny_t5_tokenizer() -> Any:
 
     words = ["a", "an", "the", "of", "and", "red", "green", "blue", "cat", "dog", "circle", "square"]
     pieces = ["<pad>", "</s>", "<unk>"] + [f"\u2581{w}" for w in words] + ["\u2581"]
-    pieces += [c for c in string.ascii_letters + string.digits + string.punctuation]
+    pieces += list(string.ascii_letters + string.digits + string.punctuation)
     vocab = [(piece, 0.0 if index < 3 else -float(index) / 10) for index, piece in enumerate(pieces)]
     return T5TokenizerFast(vocab=vocab, extra_ids=0, model_max_length=512)
 

@@ -15,8 +15,6 @@ real checkpoint folder takes (``config.model_type`` is ``"grounding-dino"``, so
 
 from __future__ import annotations
 
-from genagent_env.testing import save_and_reload
-
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -34,6 +32,7 @@ from transformers import (
 
 from genagent_env.shapes.vocab import SHAPES
 from genagent_env.tasks.schema import COLORS
+from genagent_env.testing import save_and_reload
 
 #: Longest side (and shortest) of the images the tiny detector sees.
 TINY_IMAGE_SIZE = 64

@@ -101,7 +101,9 @@ class GenerationCache:
             return cls()
         if isinstance(value, Mapping):
             return cls(**value)
-        raise TypeError(f"generation_cache must be a bool, a dict of GenerationCache arguments or a GenerationCache, got {value!r}")
+        raise TypeError(
+            f"generation_cache must be a bool, a dict of GenerationCache arguments or a GenerationCache, got {value!r}"
+        )
 
     # ------------------------------------------------------------------ keys
 

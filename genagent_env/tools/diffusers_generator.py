@@ -279,7 +279,8 @@ class DiffusersGenerator(Generator):
         if isinstance(model, (str, os.PathLike)):
             self.model_id = str(model)
             self._weights_id = cache_key or json.dumps(
-                [self.model_id, variant, {key: repr(value) for key, value in (load_kwargs or {}).items()}], sort_keys=True
+                [self.model_id, variant, {key: repr(value) for key, value in (load_kwargs or {}).items()}],
+                sort_keys=True,
             )
             pipeline = load_pipeline(
                 model,
@@ -454,11 +455,12 @@ class DiffusersGenerator(Generator):
         return kwargs
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Image]:
-        outcomes = self.generate_outcomes(requests)
-        for outcome in outcomes:
+        images: list[Image] = []
+        for outcome in self.generate_outcomes(requests):
             if isinstance(outcome, Exception):
                 raise outcome
-        return outcomes
+            images.append(outcome)
+        return images
 
     def generate_outcomes(self, requests: Sequence[GenerationRequest]) -> list[Image | Exception]:
         """One image per request, or, for an image that came out NaN or blank, its
@@ -536,7 +538,9 @@ class DiffusersGenerator(Generator):
                     if nsfw
                     else "a safety checker's blank or float16 overflow: run in bfloat16 or float32"
                 )
-                images.append(DiffusersGenerationError(f"{self.name} returned an all-black image ({why}); no image was made"))
+                images.append(
+                    DiffusersGenerationError(f"{self.name} returned an all-black image ({why}); no image was made")
+                )
                 continue
             images.append(as_rgb_image(array))
         return images

@@ -80,11 +80,13 @@ def generate_requests(
         made = _generate_isolated(tool, [requests[i] for i in chunk], timeout_s, cache)
         for index, outcome in zip(chunk, made):
             outcomes[index] = outcome
-            if cache is not None and keys[index] is not None and not isinstance(outcome, Exception):
-                cache.put(keys[index], outcome)  # type: ignore[arg-type]
+            key = keys[index]
+            if cache is not None and key is not None and not isinstance(outcome, Exception):
+                cache.put(key, outcome)
     for index, source in shared:
-        outcome = outcomes[source]
-        outcomes[index] = outcome if isinstance(outcome, Exception) else outcome.copy()  # type: ignore[union-attr]
+        first = outcomes[source]
+        assert first is not None  # generated above
+        outcomes[index] = first if isinstance(first, Exception) else first.copy()
     return outcomes  # type: ignore[return-value]
 
 
