@@ -1,4 +1,5 @@
-"""The episode reward: pointwise outcome + pairwise reflection accuracy − format penalty (design.md §5).
+"""The episode reward, paid once when the episode ends: pointwise outcome + pairwise reflection
+accuracy − format penalty.
 
 Defaults follow the GenAgent paper: ``0.7 × pass(final image) + 0.3 × reflection accuracy − 0.2``
 once if any format violation happened.

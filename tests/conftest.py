@@ -1,59 +1,12 @@
-"""Shared fixtures: a tiny colour world that tests the env without ShapesWorld."""
+"""Shared fixtures. The helpers they use live in ``tests/helpers.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from genagent_env.scorers.base import Score, Scorer
-
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
-
-
-def paint(prompt: str, seed: int) -> Image.Image:
-    """A solid image of the first colour named in the prompt, but grey for odd seeds (a 'miss')."""
-    colour = next((rgb for name, rgb in COLOURS.items() if name in prompt.lower()), (128, 128, 128))
-    if seed % 2:
-        colour = (128, 128, 128)
-    return Image.new("RGB", (32, 32), colour)
-
-
-class ColourScorer(Scorer):
-    """Passes when the image's mean colour is the task's colour."""
-
-    name = "colour"
-
-    def score(self, images: Sequence[Image.Image], tasks: Sequence[Mapping[str, Any]]) -> list[Score]:
-        out = []
-        for image, task in zip(images, tasks):
-            want = np.array(COLOURS[task["include"][0]["color"]], dtype=float)
-            got = np.asarray(image.convert("RGB"), dtype=float).reshape(-1, 3).mean(0)
-            distance = float(np.abs(want - got).mean()) / 255.0
-            ok = distance < 0.1
-            message = f"the image is {'' if ok else 'not '}{task['include'][0]['color']}"
-            out.append(Score(passed=ok, score=max(0.0, 1.0 - distance),
-                             details={"checks": [{"check": "color", "item": 0, "ok": ok, "message": message}]}))
-        return out
-
-    def validate_task(self, task: Mapping[str, Any]) -> None:
-        if not task["include"] or task["include"][0].get("color") not in COLOURS:
-            raise ValueError("the colour scorer checks one item with a colour in red, green, blue")
-
-    def parse_prompt(self, prompt: str) -> dict[str, Any]:
-        for name in COLOURS:
-            if name in prompt.lower():
-                return {"tag": "color", "include": [{"class": "thing", "count": 1, "color": name}], "prompt": prompt}
-        raise ValueError("the prompt names no known colour")
-
-
-COLOUR_TASKS = [
-    {"tag": "color", "include": [{"class": "thing", "count": 1, "color": c}], "prompt": f"something {c}", "id": f"c/{i}"}
-    for i, c in enumerate(COLOURS)
-]
+from tests.helpers import COLOUR_TASKS, ColourScorer, paint
 
 
 @pytest.fixture
@@ -65,42 +18,3 @@ def colour_env():
         return GenAgentEnv(**{**defaults, **kwargs})
 
     return make
-
-
-def one_episode(scorer: Scorer, task: Mapping[str, Any], image: Image.Image, image_size: int = 32) -> dict[str, Any]:
-    """One GenAgent-v0 episode scored by ``scorer``: a tool that returns ``image``, one call, then
-    submit. Returns the final ``info`` (with ``scores``, ``reward_components``...)."""
-    from genagent_env.env import GenAgentEnv
-
-    env = GenAgentEnv(suite=[{**task, "id": "one/0"}], generators={"paint": lambda prompt, seed: image},
-                      scorer=scorer, image_size=image_size)
-    env.reset(seed=0, options={"task_index": 0})
-    env.step('<tool_call>{"name": "paint", "arguments": {"prompt": "as asked", "seed": 1}}</tool_call>')
-    _, _, terminated, _, info = env.step("<judge>fine</judge><answer>done</answer>")
-    assert terminated
-    env.close()
-    return info
-
-
-def make_detector_scorer(parts: Mapping[str, Any], **kwargs: Any) -> Any:
-    """A DetectorScorer on the tiny detector saved in ``parts["folder"]`` with the tiny open_clip
-    colour model in ``parts`` (the detector tests' module fixture)."""
-    from genagent_env.scorers.detector import DetectorScorer
-
-    return DetectorScorer(detector=parts["folder"], clip_model=parts["clip_model"],
-                          clip_preprocess=parts["clip_preprocess"], clip_tokenizer=parts["clip_tokenizer"],
-                          device="cpu", **kwargs)
-
-
-def assert_batched_detection_equals_one_by_one(scorer: Scorer, images: Sequence[Image.Image],
-                                               tasks: Sequence[Mapping[str, Any]]) -> None:
-    """A detector scorer gives the same checks, detections and (nearly) the same detection scores
-    for a batch as for its images one by one (the detector tests share this)."""
-    batched = scorer.score(images, tasks)
-    single = [scorer.score([image], [t])[0] for image, t in zip(images, tasks)]
-    for a, b in zip(batched, single):
-        assert a.passed == b.passed and a.score == b.score and a.details["checks"] == b.details["checks"]
-        assert [d["class"] for d in a.details["detected"]] == [d["class"] for d in b.details["detected"]]
-        assert [d["color"] for d in a.details["detected"]] == [d["color"] for d in b.details["detected"]]
-        want = [d["score"] for d in b.details["detected"]]
-        assert [d["score"] for d in a.details["detected"]] == pytest.approx(want, abs=1e-5)

@@ -42,3 +42,43 @@ def test_make_agent_names():
     assert make_agent("passthrough").name == "passthrough"
     with pytest.raises(KeyError):
         make_agent("nobody")
+
+
+def test_teacher_judges_the_images_it_is_shown_after_set_state():
+    from genagent_env.env import GenAgentEnv
+
+    env = GenAgentEnv(max_rounds=3, privileged=True)
+    agent = make_agent("scripted")
+    obs, info = env.reset(seed=0, options={"task_index": 0})
+    agent.reset(0)
+    obs, _, _, _, info = env.step(agent.act(obs, info))
+    state = env.get_state()
+    obs, _, _, _, info = env.step("<judge>x</judge><tool_call>" + json.dumps(
+        {"name": "shapes-medium", "arguments": {"prompt": "three yellow stars", "seed": 1}}) + "</tool_call>")
+    agent.act(obs, info)  # the agent has now judged image_2 of this branch
+    env.set_state(state)
+    obs, _, _, _, info = env.step("<judge>x</judge><tool_call>" + json.dumps(
+        {"name": "shapes-medium", "arguments": {"prompt": "a cat", "seed": 2}}) + "</tool_call>")
+    verdict = agent.act(obs, info)
+    assert verdict.startswith("<judge>image_2 does not satisfy") and "What is right" not in verdict.split("</judge>")[0]
+
+
+def test_teacher_names_colour_mistakes_as_colour_mistakes():
+    import numpy as np
+    from PIL import Image
+
+    from genagent_env.env import GenAgentEnv
+    from genagent_env.shapes.vocab import PALETTE
+
+    task = {"tag": "color", "prompt": "an orange rectangle",
+            "include": [{"class": "rectangle", "count": 1, "color": "orange"}]}
+    pixels = np.full((128, 128, 3), 128, dtype=np.uint8)
+    pixels[50:70, 30:90] = PALETTE["green"]  # the right shape in the wrong colour
+    green_rectangle = Image.fromarray(pixels)
+    env = GenAgentEnv(suite=[task], generators={"paint": lambda prompt, seed: green_rectangle}, privileged=True)
+    agent = make_agent("scripted")
+    obs, info = env.reset(seed=0, options={"task_index": 0})
+    agent.reset(0)
+    obs, _, _, _, info = env.step(agent.act(obs, info))
+    reply = agent.act(obs, info)
+    assert "<judge>image_1 does not satisfy" in reply and "The problems are the colours." in reply

@@ -24,7 +24,7 @@ from genagent_env.scorers.detector import (  # noqa: E402
 from genagent_env.tasks.schema import COLORS, normalize_task  # noqa: E402
 from genagent_env.testing.tiny_clip import tiny_open_clip  # noqa: E402
 from genagent_env.testing.tiny_detector import tiny_owlv2  # noqa: E402
-from tests.conftest import assert_batched_detection_equals_one_by_one, make_detector_scorer  # noqa: E402
+from tests.helpers import assert_batched_detection_equals_one_by_one, make_detector_scorer  # noqa: E402
 
 W = H = 100
 
@@ -161,7 +161,7 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"folder": str(folder), "clip_model": model, "clip_preprocess": preprocess, "clip_tokenizer": tokenizer}
 
 
-make = make_detector_scorer  # the scorer on this file's tiny detector (tests/conftest.py)
+make = make_detector_scorer  # the scorer on this file's tiny detector (tests/helpers.py)
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +226,7 @@ def test_tasks_it_cannot_check_are_errors(permissive: DetectorScorer, tmp_path) 
 
 
 def test_env_episode_end_to_end(permissive: DetectorScorer) -> None:
-    from tests.conftest import one_episode
+    from tests.helpers import one_episode
 
     info = one_episode(permissive, TASKS[1], images()[1])
     (score,) = info["scores"]

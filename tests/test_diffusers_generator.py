@@ -110,7 +110,7 @@ def test_failures_become_error_observations(mode: str, expected: str, colour_env
     if mode != "raise":
         assert "bfloat16" in observation["text"] or "float16" in observation["text"]
     env.step(call("something red", seed=2))  # the episode goes on
-    assert env.unwrapped._episode.turn == 2
+    assert env.unwrapped.episode.state.turn == 2
 
 
 def test_hanging_pipeline_times_out(colour_env: Any) -> None:
@@ -145,7 +145,7 @@ def test_exposed_arguments_schema_validation_and_call(colour_env: Any) -> None:
                   negative_prompt="blur"))
     assert fake.calls[-1] == {"prompt": ["something red"], "negative_prompt": ["blur"], "steps": 7,
                               "guidance_scale": 2.5, "height": 24, "width": 40}
-    assert env.unwrapped._episode.images[-1].size == (40, 24)
+    assert env.unwrapped.episode.state.images[-1].size == (40, 24)
     with pytest.raises(ValueError, match="cannot expose"):
         DiffusersGenerator(fake, expose=("eta",))
 

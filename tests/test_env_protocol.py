@@ -1,4 +1,5 @@
-"""The episode contract of design.md §3–§5 on a tiny colour world (independent of ShapesWorld)."""
+"""The episode contract (action protocol, observations and info, rewards, episode end) on a tiny
+colour world, independent of ShapesWorld."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import COLOUR_TASKS
+from tests.helpers import COLOUR_TASKS
 
 
 def call(prompt: str = "a red thing", seed: int | None = 2, judge: str | None = None, name: str = "paint") -> str:
@@ -197,7 +198,7 @@ def _not_an_image(prompt: str, seed: int) -> str:
 @pytest.mark.parametrize("bad, fragment", [(_failing, "CUDA out of memory"), (_nan, "non-finite"),
                                            (_not_an_image, "not an image")])
 def test_a_failing_generator_is_an_error_message_and_the_agent_can_call_again(colour_env, bad, fragment):
-    from tests.conftest import paint
+    from tests.helpers import paint
 
     env = colour_env(generators={"bad": bad, "paint": paint})
     env.reset(seed=0, options={"task_index": 0})
@@ -318,7 +319,7 @@ def test_render_modes(colour_env):
 
 
 def test_several_tools_in_one_episode(colour_env):
-    from tests.conftest import paint
+    from tests.helpers import paint
 
     env = colour_env(generators={"paint": paint, "paint_b": lambda p, s: paint(p, s + 1)})
     env.reset(seed=0, options={"task_index": 0})

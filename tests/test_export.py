@@ -17,7 +17,7 @@ from PIL import Image
 
 from benchmarks.export import export_run, select_row
 from benchmarks.report import read_records
-from tests.test_report import REPO, make_record, write_run
+from tests.helpers import REPO, make_record, write_run
 
 GENEVAL_LINES = [
     {"tag": "single_object", "include": [{"class": "bench", "count": 1}], "prompt": "a photo of a bench"},

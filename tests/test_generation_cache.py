@@ -20,7 +20,7 @@ from genagent_env.shapes.generator import ShapesGenerator
 from genagent_env.tools.base import FunctionGenerator, GenerationRequest, Generator
 from genagent_env.tools.cache import GenerationCache
 from genagent_env.tools.dispatch import generate_requests
-from tests.conftest import COLOUR_TASKS, ColourScorer
+from tests.helpers import COLOUR_TASKS, ColourScorer
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -28,7 +28,7 @@ from genagent_env.scorers.detector import (  # noqa: E402
 from genagent_env.tasks.schema import COLORS, normalize_task  # noqa: E402
 from genagent_env.testing.tiny_clip import tiny_open_clip  # noqa: E402
 from genagent_env.testing.tiny_grounding_dino import TINY_VOCAB, tiny_grounding_dino  # noqa: E402
-from tests.conftest import assert_batched_detection_equals_one_by_one, make_detector_scorer  # noqa: E402
+from tests.helpers import assert_batched_detection_equals_one_by_one, make_detector_scorer  # noqa: E402
 
 # A deprecated-key warning from the detector would mean it reads the old "labels" field again.
 pytestmark = pytest.mark.filterwarnings("error:The key `labels`:FutureWarning")
@@ -66,7 +66,7 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"folder": str(folder), "clip_model": model, "clip_preprocess": preprocess, "clip_tokenizer": tokenizer}
 
 
-make = make_detector_scorer  # the scorer on this file's tiny detector (tests/conftest.py)
+make = make_detector_scorer  # the scorer on this file's tiny detector (tests/helpers.py)
 
 
 #: Every box kept, and every token in every phrase (so each box names some class and colours run).
@@ -165,7 +165,7 @@ def test_default_thresholds_keep_only_confident_boxes(parts: dict[str, Any]) -> 
 
 
 def test_env_episode_end_to_end(permissive: DetectorScorer) -> None:
-    from tests.conftest import one_episode
+    from tests.helpers import one_episode
 
     info = one_episode(permissive, TASKS[1], images()[1])
     (score,) = info["scores"]

@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,67 +19,11 @@ import numpy as np
 import pytest
 
 from benchmarks.report import RUN_DIR_KEY, build_rows, read_records, read_runs, write_reports
-from genagent_env.shapes import ShapesGenerator
 from genagent_env.tasks.schema import GENEVAL_PP_TAGS
 from genagent_env.tasks.wise import wise_overall
+from tests.helpers import REPO, make_record, write_run
 
-REPO = Path(__file__).resolve().parents[1]
 PAYLOAD = "<script>window.__pwned=1</script>"
-_GENERATOR = ShapesGenerator(image_size=32)
-
-
-def make_record(*, task_id: str, task_index: int, tag: str, prompt: str, passed: bool, seed: int = 0,
-                agent: str = "scripted", generator: str = "shapes-medium", max_rounds: int = 2,
-                benchmark: str = "geneval++", suite: str = "shapes-geneval", score: float | None = None,
-                n_images: int = 1, final_image: int | None = -1, judges: list[str | None] | None = None,
-                prompts: list[str] | None = None, wise: dict[str, Any] | None = None, reward: float | None = None,
-                violations: int = 0) -> dict[str, Any]:
-    """A result record in the runner's schema; ``images`` are filled in by :func:`write_run`.
-    ``final_image=-1`` means the last image."""
-    prompts = prompts or [f"{prompt} (round {i + 1})" for i in range(n_images)]
-    judges = judges or [f"verdict {i + 1}" for i in range(n_images)]
-    final = (n_images or None) if final_image == -1 else final_image
-    record = {
-        "key": f"{agent}|{generator}|{max_rounds}|{task_id}|{seed}",
-        "agent": agent, "generator": generator, "max_rounds": max_rounds, "suite": suite,
-        "benchmark": benchmark, "task_id": task_id, "task_index": task_index, "tag": tag, "prompt": prompt,
-        "seed": seed, "passed": passed, "score": float(passed) if score is None else score,
-        "reward": (0.7 * passed + 0.3) if reward is None else reward,
-        "reward_components": {"outcome": 0.7 * passed, "reflection": 0.3, "format": 0.0},
-        "final_image": final, "images": [],
-        "rounds": [{"tool": generator, "prompt": prompts[i], "seed": 7 + i, "judge": judges[i]}
-                   for i in range(n_images)],
-        "violations": violations, "turns": 2 * n_images,
-        "decisions": [{"image": i + 1, "kind": "answer" if i + 1 == n_images else "retry", "submitted": None,
-                       "correct": True} for i in range(n_images)],
-        "elapsed_s": 0.01,
-    }
-    if wise is not None:
-        record["wise"] = wise
-    return record
-
-
-def write_run(out: Path, records: Iterable[Mapping[str, Any]], torn_tail: str = "") -> Path:
-    """Write a run folder: real ShapesWorld PNGs for each round and ``results.jsonl``."""
-    from genagent_env.tools.base import GenerationRequest
-
-    out.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for record in records:
-        record = dict(record)
-        folder = f"images/{record['agent']}_{record['generator']}_{record['max_rounds']}"
-        safe_id = re.sub(r"[^A-Za-z0-9_-]", "_", record["task_id"])
-        images = []
-        for i, round_ in enumerate(record["rounds"]):
-            relative = f"{folder}/{safe_id}/s{record['seed']}_r{i + 1}.png"
-            (out / relative).parent.mkdir(parents=True, exist_ok=True)
-            [image] = _GENERATOR.generate([GenerationRequest("a red circle", 100 * record["seed"] + i)])
-            image.save(out / relative)
-            images.append(relative)
-        record["images"] = images
-        lines.append(json.dumps(record) + "\n")
-    (out / "results.jsonl").write_text("".join(lines) + torn_tail, encoding="utf-8")
-    return out
 
 
 # ------------------------------------------------------------------------------------------- helpers

@@ -100,3 +100,20 @@ def test_env_checker_passes_on_the_default_env():
     env = gym.make("GenAgent-v0")
     check_env(env.unwrapped)
     env.close()
+
+
+def test_duplicate_keys_and_huge_numbers_are_explained(colour_env):
+    env = colour_env()
+    env.reset(seed=0)
+    obs, *_ = env.step('<tool_call>{"name": "nope", "name": "paint", "arguments": {"prompt": "red"}}</tool_call>')
+    assert "appears twice" in obs["text"]
+    huge = "9" * 5000
+    obs, *_ = env.step('<tool_call>{"name": "paint", "arguments": {"prompt": "red", "seed": ' + huge + "}}</tool_call>")
+    assert "too many digits" in obs["text"] and "sys." not in obs["text"]
+
+
+def test_truncation_says_the_episode_is_over(colour_env):
+    env = colour_env(max_turns=1)
+    env.reset(seed=0)
+    obs, _, _, truncated, _ = env.step('<tool_call>{"name": "paint", "arguments": {"prompt": "red"}}</tool_call>')
+    assert truncated and "episode is over" in obs["text"] and "image_1 counts as submitted" in obs["text"]

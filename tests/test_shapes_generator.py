@@ -88,7 +88,7 @@ def test_drawing_is_clean_palette_only_and_never_overlapping():
         assert colours <= allowed
         boxes = [o["bbox"] for o in record["objects"]]
         for i, a in enumerate(boxes):
-            assert 0 <= a[0] and 0 <= a[1] and a[2] <= image.width and a[3] <= image.height
+            assert a[0] >= 0 and a[1] >= 0 and a[2] <= image.width and a[3] <= image.height
             for b in boxes[i + 1 :]:
                 apart = a[2] + GAP <= b[0] or b[2] + GAP <= a[0] or a[3] + GAP <= b[1] or b[3] + GAP <= a[1]
                 assert apart, (a, b)

@@ -26,7 +26,7 @@ def train_split() -> list[dict]:
 
 def test_sizes_tags_and_ids(test_split, train_split):
     assert len(test_split) == 280
-    assert Counter(t["tag"] for t in test_split) == {tag: 40 for tag in GENEVAL_PP_TAGS}
+    assert Counter(t["tag"] for t in test_split) == dict.fromkeys(GENEVAL_PP_TAGS, 40)
     assert len(train_split) >= 5000
     assert set(Counter(t["tag"] for t in train_split)) == set(GENEVAL_PP_TAGS)
     assert test_split[7]["id"] == "shapes-geneval/test/0007"

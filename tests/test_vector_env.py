@@ -18,7 +18,7 @@ from genagent_env.env import GenAgentEnv
 from genagent_env.scorers.base import PairwiseComparator, Score
 from genagent_env.tools.base import FunctionGenerator, GenerationRequest, Generator
 from genagent_env.vector import GenAgentVectorEnv
-from tests.conftest import COLOUR_TASKS, ColourScorer, paint
+from tests.helpers import COLOUR_TASKS, ColourScorer, paint
 
 SHAPES_TOOL = "shapes-medium"  # the tool name of GenAgent-v0's default generator
 ANSWER = "<judge>looks right</judge><answer>done</answer>"
@@ -172,7 +172,7 @@ def test_shapes_world_vector_step_equals_envs_stepped_one_by_one_and_sync_vector
                 reward, terminated, truncated = 0.0, False, False
                 seen["autoreset"] += 1
             else:
-                images_before = len(env._episode.images)
+                images_before = len(env.episode.state.images)
                 obs, reward, terminated, truncated, info = env.step(actions[i])
                 seen["drawn seed"] += actions[i] in SHAPES_POOL[1:3] and len(info["images"]) > images_before
                 seen["no rounds left"] += "No tool calls are left" in obs["text"]
@@ -189,7 +189,7 @@ def test_shapes_world_vector_step_equals_envs_stepped_one_by_one_and_sync_vector
         np.testing.assert_array_equal(v_rewards, s_rewards)
         np.testing.assert_array_equal(v_terms, s_terms)
         np.testing.assert_array_equal(v_truncs, s_truncs)
-        seen["different turns"] += len({env._episode.turn for env in singles}) > 1
+        seen["different turns"] += len({env.episode.state.turn for env in singles}) > 1
     # the script really exercised what the equivalence is about
     assert all(count > 0 for count in seen.values()), seen
     vector.close()
@@ -458,8 +458,8 @@ STEP_2 = [ANSWER, call(seed=None), call(seed=None, judge="wrong"), call(seed=Non
 
 
 def _state(envs: GenAgentVectorEnv) -> list[tuple[Any, ...]]:
-    return [(env._episode.turn, env._episode.round, len(env._episode.messages), len(env._episode.images),
-             env._episode.done, json.dumps(env.np_random.bit_generator.state)) for env in envs.envs]
+    return [(env.episode.state.turn, env.episode.state.round, len(env.episode.state.messages), len(env.episode.state.images),
+             env.episode.state.done, json.dumps(env.np_random.bit_generator.state)) for env in envs.envs]
 
 
 def _assert_same_step(a: tuple[Any, ...], b: tuple[Any, ...], n: int) -> None:
@@ -528,7 +528,7 @@ def test_a_bad_option_for_one_sub_env_resets_none_of_them():
         envs.reset(options=[{"task_index": 0}, {"task_index": 10**9}])
     with pytest.raises(ValueError, match="seed"):
         envs.reset(seed=[1, -5])
-    assert [env._episode.round for env in envs.envs] == [1, 1]  # both episodes are intact
+    assert [env.episode.state.round for env in envs.envs] == [1, 1]  # both episodes are intact
     _, _, terms, _, _ = envs.step([ANSWER, ANSWER])
     assert terms.all()
 
@@ -540,9 +540,9 @@ def test_set_state_checks_every_snapshot_before_restoring_any():
     envs.step([call(seed=2), call(seed=2)])
     with pytest.raises(ValueError, match=r"states\[1\]"):
         envs.set_state([snapshot[0], {"episode": "forged"}])
-    assert [env._episode.round for env in envs.envs] == [1, 1]
+    assert [env.episode.state.round for env in envs.envs] == [1, 1]
     envs.set_state(snapshot)
-    assert [env._episode.round for env in envs.envs] == [0, 0]
+    assert [env.episode.state.round for env in envs.envs] == [0, 0]
 
 
 def test_make_vec_max_episode_steps_is_the_turn_limit():

@@ -12,7 +12,7 @@ from PIL import Image
 from genagent_env.scorers.base import PairwiseComparator, Score, Scorer
 from genagent_env.scorers.compose import ScorerWithComparator, WeightedScorer
 from genagent_env.tasks.wise import WISE_WEIGHTS, load_wise, wise_group, wise_overall
-from tests.conftest import COLOUR_TASKS, ColourScorer, paint
+from tests.helpers import COLOUR_TASKS, ColourScorer, paint
 
 # Entries in WISE's published format (data/*.json: a list of these objects).
 WISE_ENTRIES = [

@@ -88,7 +88,7 @@ def test_feature_observation_matches_the_standalone_function() -> None:
     obs, _, _, _, info = env.step(1)
     assert env.observation_space.contains(obs)
     assert obs["image"].any() and obs["state"][3] == 1.0  # an image exists now
-    raw = base.env.unwrapped._observation()
+    raw = base.env.unwrapped.episode.observation()
     again = observation_features(raw, info, env.spec_features)
     for key in obs:
         np.testing.assert_array_equal(obs[key], again[key])

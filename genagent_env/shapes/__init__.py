@@ -1,4 +1,5 @@
-"""ShapesWorld: an offline, verifiable text-to-image world (design.md §6).
+"""ShapesWorld: an offline, verifiable text-to-image world: a procedural generator that makes the
+mistakes diffusion models make, and a verifier that checks the checklist on the pixels alone.
 
 - :mod:`.vocab` — shapes, palette, number words, synonyms;
 - :mod:`.reader` — free text -> object mentions + clarity features; :func:`task_from_prompt`;
