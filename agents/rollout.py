@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from agents.base import Agent, user_prompt
 
@@ -79,6 +81,14 @@ def run_episode(
     return _end(trajectory, info)
 
 
+@dataclass(frozen=True)
+class EpisodeSpec:
+    """How to start one episode: the reset ``seed`` and ``options`` (e.g. ``{"task_index": 3}``)."""
+
+    seed: int | None = None
+    options: Mapping[str, Any] | None = None
+
+
 def run_episodes(
     envs: GenAgentVectorEnv,
     agents: Agent | Sequence[Agent],
@@ -94,19 +104,60 @@ def run_episodes(
         envs: A :class:`~genagent_env.vector.GenAgentVectorEnv` (``gym.make_vec(...,
             vectorization_mode="vector_entry_point")``). It is reset here; afterwards it is an
             ordinary vector env again (with autoreset, its next step starts new episodes).
-        agents: One agent per sub-environment, or one agent for all. An agent with an
-            ``act_batch(observations, infos) -> list[str]`` method is asked once per step for all
-            the episodes it plays (an LLM agent batches its generation so); others are asked one
-            episode at a time. An agent that plays several episodes gets ``reset(seed)`` once per
-            episode, so it must keep no per-episode state of its own (or use ``act_batch``).
+        agents: One agent per sub-environment, or one agent for all (see :func:`stream_episodes`).
         seed: ``None``, an int (sub-environment i gets ``seed + i``) or one seed per sub-environment.
         options: Reset options, one dict for all (a GRPO group is ``{"task_index": k}``) or one per
             sub-environment.
         max_steps: A guard against an env without its own turn limit.
 
     Returns:
-        One :class:`Trajectory` per sub-environment. An episode that ends waits (its action is
-        :data:`~genagent_env.vector.SKIP`) until the others end.
+        One :class:`Trajectory` per sub-environment, in order. An episode that ends waits (its
+        action is :data:`~genagent_env.vector.SKIP`) until the others end.
+    """
+    n = envs.num_envs
+    if seed is None or isinstance(seed, int):
+        seeds: list[int | None] = [None if seed is None else seed + i for i in range(n)]
+    else:
+        seeds = list(seed)
+        if len(seeds) != n:
+            raise ValueError(f"got {len(seeds)} seeds for {n} environments")
+    if options is None or isinstance(options, Mapping):
+        per_env: list[Mapping[str, Any] | None] = [options] * n
+    else:
+        per_env = list(options)
+        if len(per_env) != n:
+            raise ValueError(f"got {len(per_env)} option dicts for {n} environments")
+    specs = [EpisodeSpec(s, o) for s, o in zip(seeds, per_env)]
+    found = dict(stream_episodes(envs, agents, specs, max_steps=max_steps))
+    return [found[i] for i in range(n)]
+
+
+def stream_episodes(
+    envs: GenAgentVectorEnv,
+    agents: Agent | Sequence[Agent],
+    specs: Iterable[EpisodeSpec],
+    *,
+    max_steps: int = 1000,
+) -> Iterator[tuple[int, Trajectory]]:
+    """Play the episodes ``specs`` on the sub-environments of ``envs``, keeping every one busy:
+    when an episode ends, its sub-environment starts the next spec at once. Yields
+    ``(index of the spec, Trajectory)`` as each episode ends (so a caller can save it at once).
+
+    Each step's tool calls across sub-environments go to the generator as one batch, through the
+    vector env's public ``reset`` and ``step``; a sub-environment with nothing left to play gets
+    :data:`~genagent_env.vector.SKIP`. Results do not depend on how episodes share steps: the
+    trajectory of a spec is the one :func:`run_episode` gives with the same seed and options.
+
+    Args:
+        envs: A :class:`~genagent_env.vector.GenAgentVectorEnv`.
+        agents: One agent per sub-environment, or one agent for all. An agent with an
+            ``act_batch(observations, infos) -> list[str]`` method is asked once per step for all
+            the episodes it plays (an LLM agent batches its generation so); others are asked one
+            episode at a time. ``reset(seed)`` is called each time a sub-environment starts an
+            episode, so an agent shared by several sub-environments must keep no per-episode state
+            of its own (or act through ``act_batch``); give each its own with ``agent.spawn()``.
+        specs: The episodes to play (any iterable; it is read lazily).
+        max_steps: A guard against an env without its own turn limit: the most steps of one episode.
     """
     from genagent_env.vector import SKIP, unbatch_info
 
@@ -114,24 +165,64 @@ def run_episodes(
     players = [agents] * n if isinstance(agents, Agent) else list(agents)
     if len(players) != n:
         raise ValueError(f"got {len(players)} agents for {n} environments")
-    if seed is None or isinstance(seed, int):
-        seeds: list[int | None] = [None if seed is None else seed + i for i in range(n)]
+    pending = enumerate(specs)
+    slot_job: list[int | None] = [None] * n  # the spec index each sub-environment plays
+    slot_spec: list[EpisodeSpec] = [EpisodeSpec()] * n
+    steps = [0] * n
+    observations: list[dict[str, Any]] = [{}] * n
+    infos: list[dict[str, Any]] = [{}] * n
+    trajectories: list[Trajectory | None] = [None] * n
+
+    def start(slots: Sequence[int], first: bool) -> None:
+        """Reset ``slots`` with their specs: one reset call per distinct options dict."""
+        groups: dict[str, list[int]] = {}
+        for i in slots:
+            groups.setdefault(repr(sorted((slot_spec[i].options or {}).items())), []).append(i)
+        for members in groups.values():
+            mask = np.zeros(n, dtype=np.bool_)
+            mask[members] = True
+            seeds = [slot_spec[i].seed for i in range(n)]
+            options = dict(slot_spec[members[0]].options or {})
+            if not first:
+                options["reset_mask"] = mask
+            batched_obs, batched_info = envs.reset(seed=seeds, options=options)
+            for i in (members if not first else range(n)):
+                observations[i] = {key: value[i] for key, value in batched_obs.items()}
+                infos[i] = unbatch_info(batched_info, i)
+            if first:
+                break
+        for i in slots:
+            players[i].reset(slot_spec[i].seed)
+            trajectories[i] = _start(infos[i])
+            steps[i] = 0
+
+    def take(slots: Sequence[int]) -> list[int]:
+        """Give the next specs to ``slots``; return those that got one."""
+        taken = []
+        for i in slots:
+            job = next(pending, None)
+            if job is None:
+                break
+            slot_job[i], slot_spec[i] = job
+            taken.append(i)
+        return taken
+
+    # The first reset must reset every sub-environment: idle ones get the first spec too.
+    first = take(range(n))
+    if not first:
+        return
+    for i in range(len(first), n):
+        slot_spec[i] = slot_spec[0]
+    if any(slot_spec[i].options != slot_spec[0].options for i in first):
+        start(range(n), first=True)  # puts every slot on the first spec's options ...
+        start(first, first=False)  # ... then each on its own
     else:
-        seeds = list(seed)
-    if options is not None and not isinstance(options, Mapping) and len(options) != n:
-        raise ValueError(f"got {len(options)} option dicts for {n} environments")
-    batched_obs, batched_info = envs.reset(seed=seeds, options=options)
-    observations = [{key: value[i] for key, value in batched_obs.items()} for i in range(n)]
-    infos = [unbatch_info(batched_info, i) for i in range(n)]
-    for player, env_seed in zip(players, seeds):
-        player.reset(env_seed)
-    trajectories = [_start(info) for info in infos]
-    active = set(range(n))
-    for _ in range(max_steps):
-        if not active:
-            break
+        start(first, first=True)
+
+    while any(job is not None for job in slot_job):
+        active = [i for i in range(n) if slot_job[i] is not None]
         actions: list[Any] = [SKIP] * n
-        for player, indices in _group_by_agent(players, sorted(active)):
+        for player, indices in _group_by_agent(players, active):
             act_batch = getattr(player, "act_batch", None)
             if act_batch is not None:
                 messages = act_batch([observations[i] for i in indices], [infos[i] for i in indices])
@@ -143,13 +234,25 @@ def run_episodes(
             for i, message in zip(indices, messages):
                 actions[i] = message
         batched_obs, rewards, terminations, truncations, batched_info = envs.step(actions)
-        for i in sorted(active):
+        finished = []
+        for i in active:
             observations[i] = {key: value[i] for key, value in batched_obs.items()}
             infos[i] = unbatch_info(batched_info, i)
-            if _record(trajectories[i], actions[i], observations[i], float(rewards[i]),
-                       bool(terminations[i]), bool(truncations[i]), infos[i]):
-                active.discard(i)
-    return [_end(trajectory, info) for trajectory, info in zip(trajectories, infos)]
+            steps[i] += 1
+            trajectory = trajectories[i]
+            assert trajectory is not None
+            ended = _record(trajectory, actions[i], observations[i], float(rewards[i]),
+                            bool(terminations[i]), bool(truncations[i]), infos[i])
+            if ended or steps[i] >= max_steps:
+                finished.append(i)
+        for i in finished:
+            job, trajectory = slot_job[i], trajectories[i]
+            assert job is not None and trajectory is not None
+            slot_job[i] = None
+            yield job, _end(trajectory, infos[i])
+        refilled = take(finished)
+        if refilled:
+            start(refilled, first=False)
 
 
 def _group_by_agent(players: Sequence[Agent], indices: Sequence[int]) -> list[tuple[Agent, list[int]]]:

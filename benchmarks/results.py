@@ -95,7 +95,8 @@ class ResultRecord(_RequiredRecord, total=False):
         violations: format violations; turns: agent messages; decisions: the env's reflection decisions.
         wise: only for WISE tasks, the original WISE fields (``prompt_id``, ``Prompt``,
             ``Explanation``, ``Category``, ``Subcategory``, optional ``Hint``).
-        elapsed_s: wall time of the episode (including generation and scoring).
+        elapsed_s: the episode's share of the wall time (episodes played together overlap: the time since
+            the previous record of its vector env, generation and scoring included).
     """
 
     wise: dict[str, Any]

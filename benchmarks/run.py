@@ -45,7 +45,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -66,9 +66,10 @@ from benchmarks.results import (
 
 if TYPE_CHECKING:
     from agents.base import Agent
-    from genagent_env.env import GenAgentEnv
+    from agents.rollout import EpisodeSpec, Trajectory
     from genagent_env.scorers.base import Scorer
     from genagent_env.tools.base import Generator
+    from genagent_env.vector import GenAgentVectorEnv
 
 #: The seven GenEval tags (GenEval's ``evaluation_metadata.jsonl``).
 GENEVAL_TAGS = frozenset({"single_object", "two_object", "counting", "colors", "position", "color_attr"})
@@ -113,6 +114,8 @@ class Args:
     """a tool call that takes longer is an error message to the agent (default: wait)"""
     merge_timeout_s: float | None = None
     """sharded runs without accelerate's process group: how long rank 0 waits for the other ranks"""
+    num_envs: int = 8
+    """episodes played together in one vector env (their tool calls and scoring are batched)"""
     quiet: bool = False
     """no progress bar and no tables"""
 
@@ -375,14 +378,9 @@ def image_dir(item: Item) -> Path:
             / f"s{item.seed}" / safe_name(item.task_id))
 
 
-def run_item(env: GenAgentEnv, agent: Agent, item: Item, task: Mapping[str, Any], *, out: Path, suite: str,
-             benchmark: str, save_images: str) -> ResultRecord:
-    """Run one episode and return its record (its images written under ``out`` first)."""
-    from agents.rollout import run_episode
-
-    started = time.perf_counter()
-    trajectory = run_episode(env, agent, seed=item.seed * SEED_STRIDE + item.task_index,
-                             options={"task_index": item.task_index})
+def episode_record(trajectory: Trajectory, item: Item, task: Mapping[str, Any], *, out: Path, suite: str,
+                   benchmark: str, save_images: str, elapsed_s: float) -> ResultRecord:
+    """The record of one finished episode (its images written under ``out`` first)."""
     final = trajectory.final_image
     images: list[str | None] = []
     for number, image in enumerate(trajectory.images, start=1):
@@ -410,40 +408,57 @@ def run_item(env: GenAgentEnv, agent: Agent, item: Item, task: Mapping[str, Any]
                    for r in trajectory.rounds],
         "violations": int(trajectory.violations), "turns": len(trajectory.turns),
         "decisions": json.loads(json.dumps(trajectory.decisions, default=str)),
-        "elapsed_s": round(time.perf_counter() - started, 6),
+        "elapsed_s": round(elapsed_s, 6),
     }
     if "wise" in task:
         record["wise"] = json.loads(json.dumps(task["wise"], default=str))
     return record
 
 
+def item_spec(item: Item) -> EpisodeSpec:
+    """How the episode of ``item`` starts: env seed ``seed * SEED_STRIDE + task_index`` on its task."""
+    from agents.rollout import EpisodeSpec
+
+    return EpisodeSpec(seed=item.seed * SEED_STRIDE + item.task_index, options={"task_index": item.task_index})
+
+
 class _Resources:
-    """Agents, generators and the scorer, each built once and shared by every env that needs it
-    (a diffusers generator must not be loaded once per ``max_rounds`` value)."""
+    """Agents, generators and the scorer, each built once and shared by every vector env that needs
+    it (a diffusers generator must not be loaded once per ``max_rounds`` value)."""
 
     def __init__(self, args: Args) -> None:
         self.args = args
         self.scorer = build_scorer(args.scorer)
         self._agents: dict[str, Agent] = {}
         self._generators: dict[str, Generator] = {}
-        self._envs: dict[tuple[str, int, bool], GenAgentEnv] = {}
+        self._envs: dict[tuple[str, int, bool, int], GenAgentVectorEnv] = {}
 
     def agent(self, spec: str) -> Agent:
         if spec not in self._agents:
             self._agents[spec] = build_agent(spec, self.scorer)
         return self._agents[spec]
 
-    def env(self, item: Item, full_suite: list[dict[str, Any]]) -> GenAgentEnv:
-        from genagent_env.env import GenAgentEnv
+    def players(self, spec: str, n: int) -> list[Agent]:
+        """Agents for ``n`` episodes played together: one agent for all when it acts in batches,
+        else one each (``spawn``: models and scorers shared)."""
+        agent = self.agent(spec)
+        if hasattr(agent, "act_batch"):
+            return [agent] * n
+        return [agent] + [agent.spawn() for _ in range(n - 1)]
+
+    def vector_env(self, item: Item, num_envs: int, full_suite: list[dict[str, Any]]) -> GenAgentVectorEnv:
+        from genagent_env.vector import GenAgentVectorEnv
 
         privileged = is_privileged(item.agent, self.agent(item.agent))
-        key = (item.generator, item.max_rounds, privileged)
+        key = (item.generator, item.max_rounds, privileged, num_envs)
         if key not in self._envs:
             if item.generator not in self._generators:
                 self._generators[item.generator] = build_generator(item.generator)
-            self._envs[key] = GenAgentEnv(suite=full_suite, generators=self._generators[item.generator],
-                                          scorer=self.scorer, max_rounds=item.max_rounds, privileged=privileged,
-                                          tool_timeout_s=self.args.tool_timeout_s)
+            self._envs[key] = GenAgentVectorEnv(
+                num_envs, suite=full_suite, generators=self._generators[item.generator], scorer=self.scorer,
+                max_rounds=item.max_rounds, privileged=privileged, tool_timeout_s=self.args.tool_timeout_s,
+                generation_cache=False, autoreset_mode="disabled",
+            )
         return self._envs[key]
 
     def close(self) -> None:
@@ -496,7 +511,7 @@ def run(args: Args) -> Path:
     """
     from genagent_env.tasks.suites import resolve_suite
 
-    for name in ("seeds", "tasks_per_tag", "limit"):
+    for name in ("seeds", "tasks_per_tag", "limit", "num_envs"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -529,10 +544,8 @@ def run(args: Args) -> Path:
     try:
         with ResultsWriter(target) as writer:
             progress = _progress(len(todo), disable=args.quiet or not todo, rank=dist.rank)
-            for item in todo:
-                record = run_item(resources.env(item, full_suite), resources.agent(item.agent), item,
-                                  by_index[item.task_index], out=out, suite=suite_name, benchmark=benchmark,
-                                  save_images=args.save_images)
+            for record in play(todo, resources, by_index, full_suite, out=out, suite=suite_name, benchmark=benchmark,
+                               save_images=args.save_images, num_envs=args.num_envs):
                 writer.write(record)
                 episodes += 1
                 images += len(record["rounds"])
@@ -560,6 +573,30 @@ def run(args: Args) -> Path:
               + (f"; {len(mine) - len(todo)} already done" if len(mine) != len(todo) else ""))
         _report(out)
     return out
+
+
+def play(items: Sequence[Item], resources: _Resources, tasks: Mapping[int, Mapping[str, Any]],
+         full_suite: list[dict[str, Any]], *, out: Path, suite: str, benchmark: str, save_images: str,
+         num_envs: int) -> Iterator[ResultRecord]:
+    """Play ``items`` and yield each one's record as its episode ends. Items of one agent, generator
+    and ``max_rounds`` share a vector env of up to ``num_envs`` sub-environments that is kept busy
+    across tasks and seeds, so their tool calls and scoring run in batches."""
+    from agents.rollout import stream_episodes
+
+    groups: dict[tuple[str, str, int], list[Item]] = {}
+    for item in items:
+        groups.setdefault((item.agent, item.generator, item.max_rounds), []).append(item)
+    for (agent, _, _), members in groups.items():
+        n = min(num_envs, len(members))
+        envs = resources.vector_env(members[0], n, full_suite)
+        started = time.perf_counter()
+        for job, trajectory in stream_episodes(envs, resources.players(agent, n), map(item_spec, members)):
+            item = members[job]
+            now = time.perf_counter()
+            # Episodes overlap: each one's share of the wall time since the previous record.
+            yield episode_record(trajectory, item, tasks[item.task_index], out=out, suite=suite, benchmark=benchmark,
+                                 save_images=save_images, elapsed_s=now - started)
+            started = now
 
 
 def _progress(total: int, disable: bool, rank: int) -> Any:

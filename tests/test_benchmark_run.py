@@ -47,6 +47,18 @@ HELPERS = textwrap.dedent('''
     def slow_shapes():
         return SlowShapes()
 
+    class CountingShapes(SlowShapes):
+        """ShapesWorld that records the size of every batch it is asked for."""
+        name = "counting-shapes"
+        batches = []
+
+        def generate(self, requests):
+            CountingShapes.batches.append(len(requests))
+            return self.inner.generate(requests)
+
+    def counting_shapes():
+        return CountingShapes()
+
     def paint(prompt: str, seed: int) -> Image.Image:
         """A flat image whose colour depends on the prompt and seed."""
         return Image.new("RGB", (32, 32), ((len(prompt) * 37) % 256, (seed * 53) % 256, 90))
@@ -288,3 +300,36 @@ def test_benchmark_is_guessed_from_the_suite():
     assert guess_benchmark("mine.jsonl", tasks("dogs")) == "custom"
 
 
+
+
+def test_the_runner_batches_episodes_across_tasks_and_seeds_with_the_scores_of_one_by_one(tmp_path, helpers):
+    """``--num-envs 4`` plays four episodes per vector step (one generator call serves several
+    tasks and seeds) and writes exactly the records that playing each episode alone gives."""
+    import bench_helpers
+
+    from agents import run_episode
+    from benchmarks.run import SEED_STRIDE, build_agent, build_scorer
+    from genagent_env.env import GenAgentEnv
+
+    grid = {"agents": ("passthrough", "scripted"), "generators": ("bench_helpers:counting_shapes",),
+            "max_rounds": (2,), "seeds": 2, "tasks_per_tag": 2, "quiet": True}
+    bench_helpers.CountingShapes.batches.clear()
+    run(Args(out=tmp_path / "n4", num_envs=4, **grid))
+    batched = load_results(tmp_path / "n4")
+    sizes = list(bench_helpers.CountingShapes.batches)
+    images = sum(len(record["rounds"]) for record in batched)
+    assert sum(sizes) == images and max(sizes) == 4 and len(sizes) < images / 2
+
+    run(Args(out=tmp_path / "n1", num_envs=1, **grid))
+    assert _comparable(load_results(tmp_path / "n1")) == _comparable(batched)
+
+    scorer = build_scorer("shapes")
+    for record in batched[:: max(len(batched) // 12, 1)]:  # a sample, played alone by hand
+        agent = build_agent(record["agent"], scorer)
+        env = GenAgentEnv(generators=bench_helpers.counting_shapes(), max_rounds=2,
+                          privileged=record["agent"] == "scripted")
+        alone = run_episode(env, agent, seed=record["seed"] * SEED_STRIDE + record["task_index"],
+                            options={"task_index": record["task_index"]})
+        assert (alone.passed, alone.reward, alone.final_image) == (record["passed"], record["reward"],
+                                                                  record["final_image"])
+        assert [r["prompt"] for r in alone.rounds] == [r["prompt"] for r in record["rounds"]]

@@ -9,6 +9,7 @@ Importing this module imports SB3 only when a model is loaded.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,12 @@ class SB3Agent(Agent):
 
     def reset(self, seed: int | None = None) -> None:
         self.player.reset()
+
+    def spawn(self) -> SB3Agent:
+        """A copy sharing the model, with its own strategy player (whose state ``reset`` changes in place)."""
+        clone = copy.copy(self)
+        clone.player = copy.deepcopy(self.player)
+        return clone
 
     def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> str:
         features = observation_features(observation, info, self.spec)
