@@ -9,6 +9,10 @@ Prints one table, measured in one run, of env steps/s and images/s for
 - ``AsyncVectorEnv`` (one worker process per sub-environment),
 - ``GenAgentVectorEnv`` (one batched generator call per step),
 - ``raw``: the generator alone, N requests in one call — the most any env can reach,
+- ``run_episodes`` and the leaderboard runner (diffusers world): whole passthrough episodes over
+  the ShapesWorld test tasks, in episodes/s — ``agents.run_episodes`` over ``GenAgentVectorEnv``
+  in waves of N, and ``benchmarks.run``'s ``play`` (N sub-environments kept busy across tasks and
+  seeds, every record and PNG written), with the runner's ratio to ``run_episodes``,
 
 with the ratio of each to ``SyncVectorEnv`` and to the limit, for a tiny Stable-Diffusion-style
 pipeline (random weights, built from configs: what is timed is the batching, not the model) at
@@ -37,8 +41,18 @@ from typing import Any, Literal
 
 import tyro
 
-MODES = ("sync", "async", "genagent", "raw")
-MODE_NAMES = {"sync": "SyncVectorEnv", "async": "AsyncVectorEnv", "genagent": "GenAgentVectorEnv", "raw": "raw batched call"}
+Mode = Literal["sync", "async", "genagent", "raw", "rollout", "runner"]
+MODES: tuple[Mode, ...] = ("sync", "async", "genagent", "raw", "rollout", "runner")
+MODE_NAMES = {
+    "sync": "SyncVectorEnv",
+    "async": "AsyncVectorEnv",
+    "genagent": "GenAgentVectorEnv",
+    "raw": "raw batched call",
+    "rollout": "run_episodes",
+    "runner": "leaderboard runner",
+}
+#: Modes that play whole episodes of an agent over the test tasks (timed in episodes/s).
+EPISODE_MODES = ("rollout", "runner")
 TOOL = "gen"
 
 
@@ -50,8 +64,8 @@ class Args:
     """image sides for the diffusers world (ShapesWorld always draws 128×128)"""
     nums: tuple[int, ...] = (1, 4, 8, 16)
     """numbers of sub-environments"""
-    modes: tuple[Literal["sync", "async", "genagent", "raw"], ...] = MODES
-    """what to time"""
+    modes: tuple[Mode, ...] = MODES
+    """what to time (rollout and runner: the diffusers world only)"""
     device: str = "cpu"
     """where the diffusers pipeline runs ("cpu", "cuda")"""
     steps: int = 4
@@ -65,7 +79,8 @@ class Args:
     resume: bool = False
     """reuse rows already in --out that have the same settings (an interrupted run goes on)"""
     target: float = 0.8
-    """GenAgentVectorEnv's images/s must reach this fraction of the limit (diffusers, N = 8)"""
+    """GenAgentVectorEnv's images/s must reach this fraction of the limit (diffusers, N = 8), and the
+    leaderboard runner's episodes/s this fraction of run_episodes' (diffusers, every N)"""
 
 
 @dataclass(frozen=True)
@@ -88,6 +103,7 @@ class Row:
     images_per_s: float
     seconds: float
     images: int
+    episodes_per_s: float | None = None
     resumed: bool = field(default=False, compare=False)
 
 
@@ -116,7 +132,8 @@ def make_generator(world: str, size: int, device: str, steps: int, batch: int) -
 
 def env_kwargs(world: str, size: int, device: str, steps: int, batch: int) -> dict[str, Any]:
     generator = make_generator(world, size, device, steps, batch)
-    return {"generators": {TOOL: generator}, "scorer": "shapes", "max_rounds": 2, "image_size": size if world != "shapes" else 128}
+    image_size = size if world != "shapes" else 128
+    return {"generators": {TOOL: generator}, "scorer": "shapes", "max_rounds": 2, "image_size": image_size}
 
 
 class _SubEnvFactory:
@@ -153,7 +170,8 @@ class Workload:
         self.seed += 1
         arguments = {"prompt": self.prompts[i], "seed": self.seed}
         head = "<judge>not yet right</judge>" if judge else ""
-        return f'{head}<think>try again</think><tool_call>{{"name": "{TOOL}", "arguments": {json.dumps(arguments)}}}</tool_call>'
+        call = json.dumps({"name": TOOL, "arguments": arguments})
+        return f"{head}<think>try again</think><tool_call>{call}</tool_call>"
 
     def actions(self, phase: int) -> tuple[list[str], int]:
         """The actions at ``phase`` of the cycle, and how many images they make."""
@@ -242,6 +260,68 @@ class RawRunner:
         pass
 
 
+class EpisodeRunner:
+    """Whole passthrough episodes (one tool call, then submit) over the ShapesWorld test tasks,
+    ``8 × num_envs`` per chunk, each chunk on new seeds: through ``agents.run_episodes`` over a
+    ``GenAgentVectorEnv`` (waves of ``num_envs``), or through the leaderboard runner's ``play``
+    (a vector env kept busy across tasks and seeds, each record and PNG written to disk)."""
+
+    def __init__(self, mode: str, generator: Any, num_envs: int, folder: Path) -> None:
+        from benchmarks.results import ResultsWriter
+        from benchmarks.run import Args, Resources
+        from genagent_env.tasks.suites import resolve_suite
+
+        self.mode, self.num_envs, self.folder = mode, num_envs, folder
+        self.tasks = resolve_suite("shapes-geneval", "test")
+        self.chunk = 8 * num_envs
+        self.seed = 0
+        args = Args(agents=("passthrough",), generators=(TOOL,), max_rounds=(1,), out=folder, quiet=True,
+                    num_envs=num_envs)
+        self.resources = Resources(args, generators={TOOL: generator})
+        self.writer = ResultsWriter(folder / "results.jsonl") if mode == "runner" else None
+        self.warm = False
+
+    def _chunk(self) -> int:
+        from agents import PassthroughAgent, run_episodes
+        from benchmarks.run import Item, play
+
+        self.seed += 1
+        picks = [(self.seed * self.chunk + k) % len(self.tasks) for k in range(self.chunk)]
+        if self.mode == "rollout":
+            envs = self.resources.vector_env(Item("passthrough", TOOL, 1, 0, "", 0), self.num_envs,
+                                             list(self.tasks))
+            for start in range(0, self.chunk, self.num_envs):
+                wave = picks[start : start + self.num_envs]
+                run_episodes(envs, PassthroughAgent(), seed=self.seed * 1000 + start,
+                             options=[{"task_index": i} for i in wave])
+            return self.chunk
+        items = [Item("passthrough", TOOL, 1, i, str(self.tasks[i]["id"]), self.seed) for i in picks]
+        assert self.writer is not None
+        for record in play(items, self.resources, dict(enumerate(self.tasks)), list(self.tasks), out=self.folder,
+                           suite="shapes-geneval:test", benchmark="geneval++", save_images="all",
+                           num_envs=self.num_envs):
+            self.writer.write(record)
+        return self.chunk
+
+    def run(self, min_seconds: float) -> tuple[int, int, float]:
+        """Whole chunks until ``min_seconds`` have passed: (episodes, images, seconds)."""
+        if not self.warm:
+            self._chunk()
+            self.warm = True
+        episodes = 0
+        start = time.perf_counter()
+        while True:
+            episodes += self._chunk()
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                return episodes, episodes, elapsed
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.resources.close()
+
+
 def raw_pipeline_call(generator: Any) -> Callable[[Sequence[Any]], list[Any]]:
     """For the diffusers world the limit is the pipeline itself, called as users call it."""
     import torch
@@ -252,7 +332,8 @@ def raw_pipeline_call(generator: Any) -> Callable[[Sequence[Any]], list[Any]]:
     def generate(requests: Sequence[Any]) -> list[Any]:
         generators = [torch.Generator(generator.generator_device).manual_seed(r.seed) for r in requests]
         with torch.inference_mode():
-            output = pipeline(prompt=[r.prompt for r in requests], generator=generators, output_type="np", **call_kwargs)
+            prompts = [r.prompt for r in requests]
+            output = pipeline(prompt=prompts, generator=generators, output_type="np", **call_kwargs)
         if generator.device.type == "cuda":
             torch.cuda.synchronize()
         return list(output.images)
@@ -260,12 +341,14 @@ def raw_pipeline_call(generator: Any) -> Callable[[Sequence[Any]], list[Any]]:
     return generate
 
 
-def make_runner(setting: Setting) -> EnvRunner | RawRunner:
+def make_runner(setting: Setting, folder: Path) -> EnvRunner | RawRunner | EpisodeRunner:
     import gymnasium as gym
 
     import genagent_env  # noqa: F401  (registers GenAgent-v0)
 
     world, size, n, device, steps = setting.world, setting.size, setting.num_envs, setting.device, setting.steps
+    if setting.mode in EPISODE_MODES:
+        return EpisodeRunner(setting.mode, make_generator(world, size, device, steps, n), n, folder / setting.mode)
     if setting.mode == "raw":
         generator = make_generator(world, size, device, steps, n)
         generate = raw_pipeline_call(generator) if world == "diffusers" else generator.generate
@@ -284,26 +367,33 @@ def make_runner(setting: Setting) -> EnvRunner | RawRunner:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         threads = max(1, cores // n) if device == "cpu" else None
         # spawn: forking a process whose torch already runs threads can hang the children
-        envs = gym.vector.AsyncVectorEnv([_SubEnvFactory(world, size, device, steps, threads)] * n, context="spawn", shared_memory=False
-        )
+        factories = [_SubEnvFactory(world, size, device, steps, threads)] * n
+        envs = gym.vector.AsyncVectorEnv(factories, context="spawn", shared_memory=False)
     return EnvRunner(envs, n)
 
 
 def measure_group(group: list[Setting], seconds: float, repeats: int) -> list[Row]:
     """Time the settings of one (world, size, N) interleaved, ``repeats`` rounds, best round each:
     background load then hits every env alike instead of whichever ran at the wrong moment."""
-    runners = {setting: make_runner(setting) for setting in group}
+    import tempfile
+
+    scratch = tempfile.TemporaryDirectory(prefix="genagent-perf-")
+    runners = {setting: make_runner(setting, Path(scratch.name)) for setting in group}
     best: dict[Setting, Row] = {}
     try:
         for _ in range(repeats):
             for setting, runner in runners.items():
                 steps, images, elapsed = runner.run(seconds / repeats)
-                row = Row(setting, steps / elapsed if steps else None, images / elapsed, elapsed, images)
+                if isinstance(runner, EpisodeRunner):
+                    row = Row(setting, None, images / elapsed, elapsed, images, episodes_per_s=steps / elapsed)
+                else:
+                    row = Row(setting, steps / elapsed if steps else None, images / elapsed, elapsed, images)
                 if setting not in best or row.images_per_s > best[setting].images_per_s:
                     best[setting] = row
     finally:
         for runner in runners.values():
             runner.close()
+        scratch.cleanup()
     return [best[setting] for setting in group]
 
 
@@ -319,7 +409,8 @@ def load_rows(path: Path) -> dict[str, Row]:
             record = json.loads(line)
             setting = Setting(**record["setting"])
             rows[setting.key()] = Row(
-                setting, record["steps_per_s"], record["images_per_s"], record["seconds"], record["images"], resumed=True
+                setting, record["steps_per_s"], record["images_per_s"], record["seconds"], record["images"],
+                episodes_per_s=record.get("episodes_per_s"), resumed=True,
             )
         except (ValueError, KeyError, TypeError):
             continue  # a line cut by an interruption
@@ -334,6 +425,7 @@ def save_row(path: Path, row: Row) -> None:
         "images_per_s": row.images_per_s,
         "seconds": row.seconds,
         "images": row.images,
+        "episodes_per_s": row.episodes_per_s,
     }
     with path.open("a") as stream:
         stream.write(json.dumps(record) + "\n")
@@ -345,7 +437,10 @@ def settings(args: Args) -> list[Setting]:
         for size in args.sizes if world == "diffusers" else (128,):
             for n in args.nums:
                 for mode in args.modes:
-                    out.append(Setting(world, size, n, mode, args.device if world == "diffusers" else "cpu", args.steps))
+                    if mode in EPISODE_MODES and world != "diffusers":
+                        continue
+                    device = args.device if world == "diffusers" else "cpu"
+                    out.append(Setting(world, size, n, mode, device, args.steps))
     return out
 
 
@@ -360,33 +455,45 @@ def report(args: Args, rows: dict[str, Row], device_name: str) -> list[str]:
     if "shapes" in args.worlds:
         worlds.append("ShapesWorld 128x128")
     lines = [f"device: {device_name}; " + "; ".join(worlds), ""]
-    header = f"{'world':<10}{'size':>5}{'N':>4}  {'env':<20}{'steps/s':>9}{'images/s':>10}{'x Sync':>8}{'x limit':>9}"
+    header = (f"{'world':<10}{'size':>5}{'N':>4}  {'env':<20}{'steps/s':>9}{'images/s':>10}{'x Sync':>8}"
+              f"{'x limit':>9}{'episodes/s':>12}{'x run_episodes':>16}")
     lines += [header, "-" * len(header)]
     verdicts = []
     groups: dict[tuple[str, int], dict[int, dict[str, Row]]] = {}
-    for row in rows.values():
-        s = row.setting
-        groups.setdefault((s.world, s.size), {}).setdefault(s.num_envs, {})[s.mode] = row
+    for measured in rows.values():
+        s = measured.setting
+        groups.setdefault((s.world, s.size), {}).setdefault(s.num_envs, {})[s.mode] = measured
     for (world, size), by_n in groups.items():
         for n in sorted(by_n):
             modes = by_n[n]
-            sync, raw = modes.get("sync"), modes.get("raw")
+            sync, raw, rollout = modes.get("sync"), modes.get("raw"), modes.get("rollout")
             for mode in MODES:
                 row = modes.get(mode)
                 if row is None:
                     continue
                 x_sync = row.images_per_s / sync.images_per_s if sync else None
                 x_limit = row.images_per_s / raw.images_per_s if raw else None
+                x_rollout = None
+                if row.episodes_per_s is not None and rollout is not None and rollout.episodes_per_s:
+                    x_rollout = row.episodes_per_s / rollout.episodes_per_s
                 mark = " *" if row.resumed else ""
                 lines.append(
                     f"{world:<10}{size:>5}{n:>4}  {MODE_NAMES[mode]:<20}{_fmt(row.steps_per_s):>9}"
-                    f"{_fmt(row.images_per_s):>10}{_fmt(x_sync, 2):>8}{_fmt(x_limit, 2):>9}{mark}"
+                    f"{_fmt(row.images_per_s):>10}{_fmt(x_sync, 2):>8}{_fmt(x_limit, 2):>9}"
+                    f"{_fmt(row.episodes_per_s):>12}{_fmt(x_rollout, 2):>16}{mark}"
                 )
         lines.append("")
         one = by_n.get(1, {}).get("raw")
         for n in sorted(by_n):
             modes = by_n[n]
             raw, sync, ours = modes.get("raw"), modes.get("sync"), modes.get("genagent")
+            rollout, runner = modes.get("rollout"), modes.get("runner")
+            if rollout and runner and rollout.episodes_per_s and runner.episodes_per_s is not None:
+                ratio = runner.episodes_per_s / rollout.episodes_per_s
+                verdicts.append(
+                    f"target: {world} {size}x{size} N={n} leaderboard runner / run_episodes = {ratio:.2f} "
+                    f"(>= {args.target}): {'PASS' if ratio >= args.target else 'FAIL'}"
+                )
             if not (one and raw and sync and ours) or n == 1:
                 continue
             gain = raw.images_per_s / one.images_per_s

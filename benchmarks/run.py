@@ -56,6 +56,7 @@ from benchmarks.results import (
     GENEVAL_PP_ALIASES,
     RESULTS_FILE,
     RUN_FILE,
+    Benchmark,
     ResultRecord,
     ResultsWriter,
     load_results,
@@ -253,7 +254,7 @@ def load_suite(args: Args) -> tuple[str, list[dict[str, Any]]]:
     return name, picked
 
 
-def guess_benchmark(suite: str, tasks: Sequence[Mapping[str, Any]]) -> str:
+def guess_benchmark(suite: str, tasks: Sequence[Mapping[str, Any]]) -> Benchmark:
     """``geneval++`` for shapes-geneval and GenEval++ tags (also Echo-4o's names), ``geneval`` for
     GenEval tags, ``wise`` for WISE tasks, else ``custom``."""
     from genagent_env.tasks.schema import GENEVAL_PP_TAGS
@@ -379,7 +380,7 @@ def image_dir(item: Item) -> Path:
 
 
 def episode_record(trajectory: Trajectory, item: Item, task: Mapping[str, Any], *, out: Path, suite: str,
-                   benchmark: str, save_images: str, elapsed_s: float) -> ResultRecord:
+                   benchmark: Benchmark, save_images: str, elapsed_s: float) -> ResultRecord:
     """The record of one finished episode (its images written under ``out`` first)."""
     final = trajectory.final_image
     images: list[str | None] = []
@@ -395,7 +396,7 @@ def episode_record(trajectory: Trajectory, item: Item, task: Mapping[str, Any], 
     components = trajectory.reward_components
     record: ResultRecord = {
         "key": item.key, "agent": item.agent, "generator": item.generator, "max_rounds": item.max_rounds,
-        "suite": suite, "benchmark": benchmark,  # type: ignore[typeddict-item]
+        "suite": suite, "benchmark": benchmark,
         "task_id": item.task_id, "task_index": item.task_index, "tag": str(task["tag"]),
         "prompt": str(task["prompt"]), "seed": item.seed, "passed": bool(trajectory.passed), "score": score,
         "reward": float(trajectory.reward),
@@ -404,7 +405,8 @@ def episode_record(trajectory: Trajectory, item: Item, task: Mapping[str, Any], 
                               "format": float(components.get("format", 0.0))},
         "final_image": final,
         "images": images,
-        "rounds": [{"tool": r.get("tool"), "prompt": r.get("prompt"), "seed": r.get("seed"), "judge": r.get("judge")}
+        # The env writes all four keys of every round (tool and prompt are always strings).
+        "rounds": [{"tool": r["tool"], "prompt": r["prompt"], "seed": r.get("seed"), "judge": r.get("judge")}
                    for r in trajectory.rounds],
         "violations": int(trajectory.violations), "turns": len(trajectory.turns),
         "decisions": json.loads(json.dumps(trajectory.decisions, default=str)),
@@ -422,14 +424,19 @@ def item_spec(item: Item) -> EpisodeSpec:
     return EpisodeSpec(seed=item.seed * SEED_STRIDE + item.task_index, options={"task_index": item.task_index})
 
 
-class _Resources:
-    """Agents, generators and the scorer, each built once and shared by every vector env that needs
-    it (a diffusers generator must not be loaded once per ``max_rounds`` value)."""
+class Resources:
+    """Agents, generators and the scorer of a run, each built once and shared by every vector env
+    that needs it (a diffusers generator must not be loaded once per ``max_rounds`` value).
 
-    def __init__(self, args: Args) -> None:
+    ``generators`` maps names used in ``args.generators`` to generators built already (they are
+    used as they are and not closed here); other names are built from their spec.
+    """
+
+    def __init__(self, args: Args, generators: Mapping[str, Generator] | None = None) -> None:
         self.args = args
         self.scorer = build_scorer(args.scorer)
         self._agents: dict[str, Agent] = {}
+        self._given = dict(generators or {})
         self._generators: dict[str, Generator] = {}
         self._envs: dict[tuple[str, int, bool, int], GenAgentVectorEnv] = {}
 
@@ -452,10 +459,13 @@ class _Resources:
         privileged = is_privileged(item.agent, self.agent(item.agent))
         key = (item.generator, item.max_rounds, privileged, num_envs)
         if key not in self._envs:
-            if item.generator not in self._generators:
-                self._generators[item.generator] = build_generator(item.generator)
+            generator = self._given.get(item.generator)
+            if generator is None:
+                if item.generator not in self._generators:
+                    self._generators[item.generator] = build_generator(item.generator)
+                generator = self._generators[item.generator]
             self._envs[key] = GenAgentVectorEnv(
-                num_envs, suite=full_suite, generators=self._generators[item.generator], scorer=self.scorer,
+                num_envs, suite=full_suite, generators=generator, scorer=self.scorer,
                 max_rounds=item.max_rounds, privileged=privileged, tool_timeout_s=self.args.tool_timeout_s,
                 generation_cache=False, autoreset_mode="disabled",
             )
@@ -504,8 +514,10 @@ def _write_run_file(out: Path, args: Args, benchmark: str, write: bool = True) -
     os.replace(temporary, path)
 
 
-def run(args: Args) -> Path:
+def run(args: Args, generators: Mapping[str, Generator] | None = None) -> Path:
     """Run the grid of ``args`` (skipping items already in ``args.out``) and return the run folder.
+    ``generators`` maps names in ``args.generators`` to generators already built (in-memory tools,
+    not closed here); other names are built from their spec.
 
     In a sharded run every rank returns the folder; only rank 0 merges and reports.
     """
@@ -538,7 +550,7 @@ def run(args: Args) -> Path:
 
     by_index = {int(task["_index"]): task for task in tasks}
     full_suite = resolve_suite(args.suite, args.split)  # envs index tasks by their place in the full suite
-    resources = _Resources(args)
+    resources = Resources(args, generators)
     target = out / RESULTS_FILE if dist.world == 1 else shard_file(out, dist.rank)
     episodes = images = 0
     try:
@@ -575,8 +587,8 @@ def run(args: Args) -> Path:
     return out
 
 
-def play(items: Sequence[Item], resources: _Resources, tasks: Mapping[int, Mapping[str, Any]],
-         full_suite: list[dict[str, Any]], *, out: Path, suite: str, benchmark: str, save_images: str,
+def play(items: Sequence[Item], resources: Resources, tasks: Mapping[int, Mapping[str, Any]],
+         full_suite: list[dict[str, Any]], *, out: Path, suite: str, benchmark: Benchmark, save_images: str,
          num_envs: int) -> Iterator[ResultRecord]:
     """Play ``items`` and yield each one's record as its episode ends. Items of one agent, generator
     and ``max_rounds`` share a vector env of up to ``num_envs`` sub-environments that is kept busy
