@@ -5,7 +5,16 @@ from agents.passthrough import PassthroughAgent
 from agents.random_agent import RandomAgent
 from agents.rollout import Trajectory, run_episode, run_episodes
 
-__all__ = ["Agent", "PassthroughAgent", "RandomAgent", "ScriptedAgent", "Trajectory", "make_agent", "run_episode", "run_episodes"]
+__all__ = [
+    "Agent",
+    "PassthroughAgent",
+    "RandomAgent",
+    "ScriptedAgent",
+    "Trajectory",
+    "make_agent",
+    "run_episode",
+    "run_episodes",
+]
 
 
 def __getattr__(name: str):

@@ -43,5 +43,6 @@ class RandomAgent(Agent):
         if kind == 5:
             return "".join(rng.choice(list(string.printable), size=int(rng.integers(0, 60))))
         if kind == 6:
-            return judge + "<tool_call>" + json.dumps({"name": tool, "arguments": {"prompt": prompt}})[:-3] + "</tool_call>"
+            truncated = json.dumps({"name": tool, "arguments": {"prompt": prompt}})[:-3]
+            return judge + "<tool_call>" + truncated + "</tool_call>"
         return judge + tool_call("no_such_tool", prompt)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 import numpy as np
 
@@ -271,7 +271,7 @@ def _record(
     trajectory: Trajectory,
     action: str,
     observation: Mapping[str, Any],
-    reward: float,
+    reward: SupportsFloat,
     terminated: bool,
     truncated: bool,
     info: Mapping[str, Any],

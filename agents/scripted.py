@@ -156,7 +156,8 @@ class ScriptedAgent(Agent):
         failed = [str(c.get("message", "")) for c in checks if not c.get("ok")]
         correct = [str(c.get("message", "")) for c in checks if c.get("ok")]
         if score.passed:
-            return f"<judge>image_{index} satisfies the request: {'; '.join(correct) or 'every requirement holds'}.</judge>"
+            reasons = "; ".join(correct) or "every requirement holds"
+            return f"<judge>image_{index} satisfies the request: {reasons}.</judge>"
         verdict = f"<judge>image_{index} does not satisfy the request: {'; '.join(failed)}."
         if correct:
             verdict += f" What is right: {'; '.join(correct)}."

@@ -55,7 +55,8 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
     marker. ``image`` is the latest image resized to ``image_size`` (zeros before the first).
     ``info`` holds the full chat in the Hugging Face format (``messages``: system prompt with the
     protocol and every tool's schema, user query, assistant turns, tool turns with PIL images),
-    ``tools``, ``task_id``, ``tag``, ``round``, ``max_rounds``, ``turn``, ``max_turns``, ``violations``, ``images`` (originals), ``rounds`` (per image: ``tool``, ``prompt``, ``seed``, the agent's ``judge``),
+    ``tools``, ``task_id``, ``tag``, ``round``, ``max_rounds``, ``turn``, ``max_turns``, ``violations``,
+    ``images`` (originals), ``rounds`` (per image: ``tool``, ``prompt``, ``seed``, the agent's ``judge``),
     ``format_errors`` and ``stray_text`` of this step, ``generation_cache`` (the cache's ``hits``,
     ``misses``, ``disk_hits``, ``generator_calls``, ``evictions``, ``entries``, ``bytes``; absent
     without a cache); at the end also ``reward_components``
@@ -211,7 +212,7 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
     # ------------------------------------------------------------------ reset, step
 
     def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+        self, *, seed: int | None = None, options: Mapping[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         task = self.config.choose_task(options, self.np_random)

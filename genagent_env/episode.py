@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +84,7 @@ class Turn:
     submitted: int | None = None
     missing_judge: bool = False
     request: GenerationRequest | None = None
-    rng_state: dict[str, Any] | None = None  # the random generator before a seed was drawn
+    rng_state: Mapping[str, Any] | None = None  # the random generator before a seed was drawn
     image: Image | None = None
     tool_error: Exception | None = None
     score: Score | None = None

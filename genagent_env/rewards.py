@@ -54,7 +54,9 @@ class RewardWeights:
             for name in ("outcome", "reflection", "format_penalty"):
                 amount = getattr(weights, name)
                 if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not amount >= 0:
-                    raise ValueError(f"reward weight {name} must be a number >= 0 (the penalty is subtracted), got {amount!r}")
+                    raise ValueError(
+                        f"reward weight {name} must be a number >= 0 (the penalty is subtracted), got {amount!r}"
+                    )
             return weights
         raise TypeError(f"reward_weights must be a RewardWeights or a dict, got {type(value).__name__}")
 

@@ -160,7 +160,9 @@ class GenAgentVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
 
-        self._observations = create_empty_array(self.single_observation_space, n=self.num_envs, fn=np.zeros)
+        empty = create_empty_array(self.single_observation_space, n=self.num_envs, fn=np.zeros)
+        assert isinstance(empty, dict)  # the observation space is a Dict
+        self._observations: dict[str, Any] = empty
         self._env_obs: list[Any] = [None] * self.num_envs
         self._rewards = np.zeros(self.num_envs, dtype=np.float64)
         self._terminations = np.zeros(self.num_envs, dtype=np.bool_)
@@ -188,6 +190,8 @@ class GenAgentVectorEnv(VectorEnv):
         """
         if seed is None or isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
             seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
+        elif isinstance(seed, bool):  # not an int seed here, and not a sequence either
+            raise TypeError(f"seed must be an int, one seed per sub-environment or None, got {seed!r}")
         else:
             seeds = list(seed)
             if len(seeds) != self.num_envs:
@@ -206,11 +210,12 @@ class GenAgentVectorEnv(VectorEnv):
             raise RuntimeError("the first reset must reset every sub-environment (no reset_mask)")
         # Check everything before resetting anything: a bad seed or option loses no episode.
         for i in np.flatnonzero(mask):
-            if seeds[i] is not None and (
-                isinstance(seeds[i], bool) or not isinstance(seeds[i], (int, np.integer)) or seeds[i] < 0
+            value = seeds[i]
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0
             ):
-                raise ValueError(f"seed {i} must be a non-negative integer or None, got {seeds[i]!r}")
-            seeds[i] = None if seeds[i] is None else int(seeds[i])
+                raise ValueError(f"seed {i} must be a non-negative integer or None, got {value!r}")
+            seeds[i] = None if value is None else int(value)
             if per_env[i]:
                 self.config.check_reset_options(per_env[i])
 
@@ -222,7 +227,7 @@ class GenAgentVectorEnv(VectorEnv):
         self._truncations[mask] = False
         self._autoreset_envs[mask] = False
         self._needs_reset = False
-        self._observations = concatenate(self.single_observation_space, self._env_obs, self._observations)
+        self._batch_observations()
         return copy.deepcopy(self._observations), infos
 
     # ------------------------------------------------------------------- step
@@ -241,9 +246,9 @@ class GenAgentVectorEnv(VectorEnv):
             raise ValueError(f"got {len(actions)} actions for num_envs={self.num_envs}")
         acting = [i for i in range(self.num_envs) if actions[i] is not SKIP]
         if self.autoreset_mode == AutoresetMode.DISABLED and self._autoreset_envs[acting].any():
-            ended = [i for i in acting if self._autoreset_envs[i]]
+            finished = [i for i in acting if self._autoreset_envs[i]]
             raise RuntimeError(
-                f"sub-environments {ended} have ended and autoreset is disabled; "
+                f"sub-environments {finished} have ended and autoreset is disabled; "
                 "reset them with reset(options={'reset_mask': mask}) or pass SKIP as their action"
             )
 
@@ -271,7 +276,7 @@ class GenAgentVectorEnv(VectorEnv):
         for i in sorted(env_infos):
             infos = add_info(infos, env_infos[i], i, self.num_envs)
 
-        self._observations = concatenate(self.single_observation_space, self._env_obs, self._observations)
+        self._batch_observations()
         ended = np.logical_or(self._terminations, self._truncations)
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
             self._autoreset_envs[:] = False
@@ -284,6 +289,12 @@ class GenAgentVectorEnv(VectorEnv):
             np.copy(self._truncations),
             infos,
         )
+
+    def _batch_observations(self) -> None:
+        """Put the sub-environments' observations into ``_observations`` (in place where Gymnasium can)."""
+        batched = concatenate(self.single_observation_space, self._env_obs, self._observations)
+        assert isinstance(batched, dict)  # the observation space is a Dict
+        self._observations = batched
 
     def _episode_of(self, i: int) -> Episode:
         episode = self.envs[i].episode
@@ -341,7 +352,7 @@ class GenAgentVectorEnv(VectorEnv):
             self._autoreset_envs[i] = bool(state.get("autoreset", False)) or episode.done
             self._env_obs[i] = episode.observation()
         self._needs_reset = False
-        self._observations = concatenate(self.single_observation_space, self._env_obs, self._observations)
+        self._batch_observations()
 
     def close_extras(self, **kwargs: Any) -> None:
         self.config.close()
@@ -350,7 +361,11 @@ class GenAgentVectorEnv(VectorEnv):
         return f"GenAgentVectorEnv(num_envs={self.num_envs}, tools={list(self.envs[0].tools)})"
 
 
-_AUTORESET_NAMES = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP, "disabled": AutoresetMode.DISABLED}
+_AUTORESET_NAMES = {
+    "next_step": AutoresetMode.NEXT_STEP,
+    "same_step": AutoresetMode.SAME_STEP,
+    "disabled": AutoresetMode.DISABLED,
+}
 
 
 def _autoreset_mode(value: Any) -> AutoresetMode:
@@ -418,7 +433,9 @@ def _fits(array: np.ndarray, value: Any) -> bool:
     """Whether ``value`` goes into ``array`` (made for another sub-environment's value) unchanged."""
     if isinstance(value, np.ndarray):
         return value.shape == array.shape[1:] and value.dtype == array.dtype
-    return (type(value) in (int, float, bool) or isinstance(value, np.number)) and np.asarray(value).dtype == array.dtype
+    return (
+        (type(value) in (int, float, bool) or isinstance(value, np.number)) and np.asarray(value).dtype == array.dtype
+    )
 
 
 def _check_mask(mask: Any, num_envs: int) -> np.ndarray:

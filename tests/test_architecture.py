@@ -70,9 +70,10 @@ def private_uses(trees: dict[str, ast.AST]) -> list[str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] in PACKAGES):
                 problems += [f"{name}:{node.lineno} imports {a.name}" for a in node.names if is_private(a.name)]
-            elif isinstance(node, ast.Attribute) and node.attr in others:
-                if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
-                    problems.append(f"{name}:{node.lineno} uses {ast.unparse(node)}")
+            elif isinstance(node, ast.Attribute) and node.attr in others and not (
+                isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+            ):
+                problems.append(f"{name}:{node.lineno} uses {ast.unparse(node)}")
     return problems
 
 
@@ -141,7 +142,9 @@ def test_the_checks_catch_what_they_look_for() -> None:
     """The walkers report a cross-module underscore use and an import cycle when there is one."""
     trees = {
         "genagent_env.a": ast.parse("from genagent_env.b import _helper\ndef f(env):\n    return env._secret\n"),
-        "genagent_env.b": ast.parse("def _helper(): ...\nclass B:\n    def __init__(self):\n        self._secret = 1\n"),
+        "genagent_env.b": ast.parse(
+            "def _helper(): ...\nclass B:\n    def __init__(self):\n        self._secret = 1\n"
+        ),
     }
     assert private_uses(trees) == ["genagent_env.a:1 imports _helper", "genagent_env.a:3 uses env._secret"]
     assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]

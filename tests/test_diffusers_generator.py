@@ -89,8 +89,8 @@ class FakePipeline:
     def __call__(self, prompt: Any = None, negative_prompt: Any = None, num_inference_steps: int = 10,
                  guidance_scale: float = 5.0, height: int | None = None, width: int | None = None,
                  generator: Any = None, output_type: str = "pil") -> Any:
-        self.calls.append(dict(prompt=prompt, negative_prompt=negative_prompt, steps=num_inference_steps,
-                               guidance_scale=guidance_scale, height=height, width=width))
+        self.calls.append({"prompt": prompt, "negative_prompt": negative_prompt, "steps": num_inference_steps,
+                           "guidance_scale": guidance_scale, "height": height, "width": width})
         n = len(prompt)
         if self.mode == "raise":
             raise RuntimeError("CUDA error: device-side assert triggered")

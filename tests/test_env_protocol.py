@@ -210,7 +210,9 @@ def test_a_failing_generator_is_an_error_message_and_the_agent_can_call_again(co
 
 
 def test_generated_arrays_and_odd_sizes_are_accepted(colour_env):
-    env = colour_env(generators={"paint": lambda p, s: np.ones((50, 70, 3), dtype=np.float32) * 0.5}, image_size=(16, 24))
+    env = colour_env(
+        generators={"paint": lambda p, s: np.ones((50, 70, 3), dtype=np.float32) * 0.5}, image_size=(16, 24)
+    )
     env.reset(seed=0, options={"task_index": 0})
     obs, *_, info = env.step(call())
     assert obs["image"].shape == (16, 24, 3) and info["images"][0].size == (70, 50)
@@ -275,7 +277,9 @@ def test_text_observation_is_cleaned_and_cut(colour_env):
 
 
 def test_reward_weights_are_configurable(colour_env):
-    env = colour_env(reward_weights={"outcome": 1.0, "reflection": 0.0, "format_penalty": 0.5, "continuous_outcome": True})
+    env = colour_env(
+        reward_weights={"outcome": 1.0, "reflection": 0.0, "format_penalty": 0.5, "continuous_outcome": True}
+    )
     env.reset(seed=0, options={"task_index": 0})
     env.step(call(seed=1))
     _, reward, *_ , info = env.step("<answer>done</answer>")  # grey image, missing judge
@@ -324,7 +328,8 @@ def test_several_tools_in_one_episode(colour_env):
     env = colour_env(generators={"paint": paint, "paint_b": lambda p, s: paint(p, s + 1)})
     env.reset(seed=0, options={"task_index": 0})
     _, _, _, _, info = env.step(call(seed=2, name="paint_b"))
-    assert info["rounds"][0]["tool"] == "paint_b" and [t["function"]["name"] for t in info["tools"]] == ["paint", "paint_b"]
+    assert info["rounds"][0]["tool"] == "paint_b"
+    assert [t["function"]["name"] for t in info["tools"]] == ["paint", "paint_b"]
     with pytest.raises(ValueError):
         colour_env(generators={"bad name!": paint})
 
@@ -332,7 +337,8 @@ def test_several_tools_in_one_episode(colour_env):
 def test_suite_from_a_geneval_file(tmp_path, colour_env):
     rows = [
         {"tag": "position", "include": [{"class": "thing", "count": 1, "color": "red"},
-                                        {"class": "cup", "count": 1, "position": ["left of", 0]}], "prompt": "a red thing"},
+                                        {"class": "cup", "count": 1, "position": ["left of", 0]}],
+         "prompt": "a red thing"},
         {"tag": "counting", "include": [{"class": "thing", "count": 2, "color": "blue"}],
          "exclude": [{"class": "thing", "count": 3}], "prompt": "two blue things"},
     ]

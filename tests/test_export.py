@@ -23,7 +23,8 @@ GENEVAL_LINES = [
     {"tag": "single_object", "include": [{"class": "bench", "count": 1}], "prompt": "a photo of a bench"},
     {"tag": "counting", "include": [{"class": "clock", "count": 2}], "exclude": [{"class": "clock", "count": 3}],
      "prompt": "a photo of two clocks"},
-    {"tag": "position", "include": [{"class": "cat", "count": 1}, {"class": "dog", "count": 1, "position": ["left of", 0]}],
+    {"tag": "position",
+     "include": [{"class": "cat", "count": 1}, {"class": "dog", "count": 1, "position": ["left of", 0]}],
      "prompt": "a photo of a dog left of a cat"},
 ]
 
@@ -79,7 +80,8 @@ def test_geneval_layout_metadata_lines_and_final_images(tmp_path: Path) -> None:
                             benchmark="geneval")
     for (path, _), record in zip(pairs, records):
         chosen = run / record["images"][record["final_image"] - 1]
-        assert np.array_equal(np.asarray(Image.open(path).convert("RGB")), np.asarray(Image.open(chosen).convert("RGB")))
+        exported, original = Image.open(path).convert("RGB"), Image.open(chosen).convert("RGB")
+        assert np.array_equal(np.asarray(exported), np.asarray(original))
     assert result.missing_images == [] and result.missing_tasks == [] and len(result.files) == 3
 
 

@@ -458,8 +458,11 @@ STEP_2 = [ANSWER, call(seed=None), call(seed=None, judge="wrong"), call(seed=Non
 
 
 def _state(envs: GenAgentVectorEnv) -> list[tuple[Any, ...]]:
-    return [(env.episode.state.turn, env.episode.state.round, len(env.episode.state.messages), len(env.episode.state.images),
-             env.episode.state.done, json.dumps(env.np_random.bit_generator.state)) for env in envs.envs]
+    return [
+        (env.episode.state.turn, env.episode.state.round, len(env.episode.state.messages),
+         len(env.episode.state.images), env.episode.state.done, json.dumps(env.np_random.bit_generator.state))
+        for env in envs.envs
+    ]
 
 
 def _assert_same_step(a: tuple[Any, ...], b: tuple[Any, ...], n: int) -> None:

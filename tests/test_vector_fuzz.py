@@ -33,7 +33,8 @@ def mixed_action(rng: np.random.Generator) -> str:
     if kind < 0.55:
         return f"<judge>ok</judge><answer>{rng.choice(['done', '1', 'image_2', 'image_0'])}</answer>"
     if kind < 0.65:
-        return "<tool_call>" + json.dumps({"name": TOOL, "arguments": {"prompt": "\ud800 lone \udfff"}}) + "</tool_call>"
+        lone_surrogates = {"name": TOOL, "arguments": {"prompt": "\ud800 lone \udfff"}}
+        return "<tool_call>" + json.dumps(lone_surrogates) + "</tool_call>"
     if kind < 0.7:
         return "\udc80" * int(rng.integers(1, 50))
     return hostile_actions(rng, TOOL, 1)[0]

@@ -210,7 +210,7 @@ def test_env_episode_with_the_tiny_judge(tiny):
     env.reset(seed=0, options={"task_index": 0})
 
     def call(prompt: str, judged: str = "") -> str:
-        return judged + '<tool_call>{"name": "paint", "arguments": {"prompt": "%s", "seed": 1}}</tool_call>' % prompt
+        return judged + f'<tool_call>{{"name": "paint", "arguments": {{"prompt": "{prompt}", "seed": 1}}}}</tool_call>'
 
     env.step(call("a blue circle"))
     env.step(call("a red circle on the left", "<judge>wrong colour</judge>"))

@@ -550,7 +550,9 @@ def _checklist_prompt(prompt: str, questions: Sequence[Mapping[str, Any]]) -> st
 
 
 def _wise_prompt(task: Mapping[str, Any]) -> str:
-    wise = task.get("wise") if isinstance(task.get("wise"), Mapping) else {}
+    wise = task.get("wise")
+    if not isinstance(wise, Mapping):
+        wise = {}
     explanation = wise.get("Explanation") or task.get("explanation")
     context = f"\nWhat the prompt means: \"{explanation}\"" if explanation else ""
     return (

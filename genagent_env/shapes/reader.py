@@ -334,7 +334,7 @@ class _Parser:
                 first = pos - 1 if pos - 1 >= lower and SHAPE_WORDS.get(tokens[pos - 1], ("",))[0] == cls else pos
                 nouns[pos] = _Noun(pos, cls, is_plural, _span_start(tokens, first, lower))
                 self.last_cls = cls
-            elif self._is_one_noun(pos, start, end):
+            elif self.last_cls is not None and self._is_one_noun(pos, start, end):
                 nouns[pos] = _Noun(pos, self.last_cls, _ONE_NOUNS[tokens[pos]], _span_start(tokens, pos, lower),
                                    pronoun=True)
         span_tokens = {p for n in nouns.values() for p in range(n.span_start, n.pos)}
@@ -361,8 +361,8 @@ class _Parser:
                 last_target = mention if was_target else None
                 if mention is not None and mention not in anchors and not was_target:
                     anchors.append(mention)
-                    for phrase in pending:
-                        self._attach(phrase, [mention], anchors, resolve)
+                    for waiting in pending:
+                        self._attach(waiting, [mention], anchors, resolve)
                     pending = []
                 pos += 1
                 continue
@@ -378,11 +378,13 @@ class _Parser:
                     # "a circle, and right of it a square": the next object, placed relative to the last one
                     pending.append({**phrase, "target_index": before})
                 elif anchors:
-                    owner = anchors[-1]
-                    placed = self.mentions[owner].relation is not None or self.mentions[owner].region is not None
+                    owner_index = anchors[-1]
+                    placed = (
+                        self.mentions[owner_index].relation is not None or self.mentions[owner_index].region is not None
+                    )
                     if "relation" in phrase and placed and last_target is not None:
-                        owner = last_target  # "a star left of a heart left of a hexagon": the heart's relation
-                    self._attach(phrase, [owner], anchors, resolve)
+                        owner_index = last_target  # "a star left of a heart left of a hexagon": the heart's relation
+                    self._attach(phrase, [owner_index], anchors, resolve)
                 else:
                     pending.append(phrase)
                 pos += 1

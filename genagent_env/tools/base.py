@@ -140,7 +140,8 @@ class FunctionGenerator(Generator):
         except ValueError:  # builtins without a signature: trust them
             pass
         self.function = function
-        self.name = name or getattr(function, "__name__", "generator")
+        function_name: str = getattr(function, "__name__", "generator")
+        self.name = name or function_name
         if self.name == "<lambda>":
             raise ValueError("a lambda has no usable tool name: pass generators={'my_tool': fn} to name it")
         doc = inspect.getdoc(function)
@@ -155,7 +156,12 @@ class FunctionGenerator(Generator):
             or getattr(function, "__self__", None) is not None  # a bound method: nor is its object
             or hasattr(function, "__wrapped__")  # functools.wraps copies another function's name
         )
-        if not qualname or "<" in qualname or captured or not inspect.isfunction(getattr(function, "__func__", function)):
+        if (
+            not qualname
+            or "<" in qualname
+            or captured
+            or not inspect.isfunction(getattr(function, "__func__", function))
+        ):
             return super().cache_id()  # only the same as itself
         return f"function:{module}.{qualname}:{self.name}"
 
@@ -197,7 +203,9 @@ def as_rgb_image(value: Any) -> Image:
             if low >= -0.01 and high <= 1.01:  # the [0, 1] floats pipelines return
                 array = np.clip(array, 0.0, 1.0) * 255.0
             elif low < 0.0 or high > 255.0:
-                raise ValueError(f"the generator returned float pixels in [{low:.3g}, {high:.3g}], neither [0, 1] nor [0, 255]")
+                raise ValueError(
+                    f"the generator returned float pixels in [{low:.3g}, {high:.3g}], neither [0, 1] nor [0, 255]"
+                )
             array = np.asarray(array).round().astype(np.uint8)
         return PILImage.fromarray(array).convert("RGB")
     raise ValueError(f"the generator returned {type(value).__name__}, not an image")
