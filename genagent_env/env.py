@@ -53,17 +53,47 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
     ``text`` is what the env says this step: the user's request at reset, then the tool's result or
     the error message; characters outside the charset become ``?`` and long text is cut with a
     marker. ``image`` is the latest image resized to ``image_size`` (zeros before the first).
-    ``info`` holds the full chat in the Hugging Face format (``messages``: system prompt with the
-    protocol and every tool's schema, user query, assistant turns, tool turns with PIL images),
-    ``tools``, ``task_id``, ``tag``, ``round``, ``max_rounds``, ``turn``, ``max_turns``, ``violations``,
-    ``images`` (originals), ``rounds`` (per image: ``tool``, ``prompt``, ``seed``, the agent's ``judge``),
-    ``format_errors`` and ``stray_text`` of this step, ``generation_cache`` (the cache's ``hits``,
-    ``misses``, ``disk_hits``, ``generator_calls``, ``evictions``, ``entries``, ``bytes``; absent
-    without a cache); at the end also ``reward_components``
-    (``outcome``, ``reflection``, ``format``), per-image ``scores``, ``final_image`` (1-based or
-    None), ``passed`` and ``decisions``. The checklist is never shown during the episode, except as
-    ``info["task"]`` when ``privileged=True`` (for teacher agents); once it is over, the scorer's
-    ``details`` in ``info["scores"]`` do name the checks (for reports and debugging).
+
+    ## Info
+
+    ========================  ===================  ============================================================
+    key                       when                 what
+    ========================  ===================  ============================================================
+    ``messages``              always               the whole chat in the Hugging Face format, ready for
+                                                   ``processor.apply_chat_template``: system prompt (protocol,
+                                                   every tool's JSON schema), user request, assistant turns,
+                                                   tool turns (``content``: an ``image`` part with the PIL
+                                                   image, then a ``text`` part), violation messages as user
+                                                   turns; never cut or filtered
+    ``tools``                 always               the tool specs as announced (``{"type": "function",
+                                                   "function": {"name", "description", "parameters"}}``)
+    ``task_id``, ``tag``      always               the task's id and category (a GenEval++ tag), for reports
+    ``round``, ``max_rounds`` always               images made so far; the most tool calls that make images
+    ``turn``, ``max_turns``   always               steps taken; the step that truncates
+    ``violations``            always               format violations so far
+    ``images``                always               every image made (PIL, original size): ``image_K`` is
+                                                   ``images[K - 1]``
+    ``rounds``                always               per image: ``tool``, ``prompt``, ``seed`` (drawn if left
+                                                   out), the agent's ``judge`` of it (``None`` until judged)
+    ``format_errors``         always               this step's violation messages (empty when accepted)
+    ``stray_text``            always               this step's text outside the tags
+    ``generation_cache``      with a cache         counters: ``hits``, ``misses``, ``disk_hits``,
+                                                   ``generator_calls``, ``evictions``, ``entries``, ``bytes``
+    ``task``                  ``privileged=True``  the task with its checklist, for teacher agents
+    ``reward_components``     at the end           exactly ``outcome``, ``reflection``, ``format`` (sum = reward)
+    ``scores``                at the end           per image: ``passed``, ``score`` in [0, 1], ``details``
+                                                   (the scorer's checks and why they failed)
+    ``final_image``           at the end           the 1-based image that counts (the submitted one, or the
+                                                   latest on truncation); ``None`` when none was made
+    ``passed``                at the end           whether the final image passes
+    ``decisions``             at the end           per reflection decision: ``image``, ``kind`` (``answer``,
+                                                   ``retry``, ``undecided``), ``submitted``, ``correct``
+    ========================  ===================  ============================================================
+
+    The checklist never appears during the episode except as ``info["task"]`` with
+    ``privileged=True``; once the episode is over, the scorer's ``details`` in ``info["scores"]``
+    name the checks (for reports and debugging). Every call hands out fresh containers (images are
+    shared and never changed). ``docs/environment.md`` has the same contract at length.
 
     ## Rewards
 

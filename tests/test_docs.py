@@ -39,3 +39,15 @@ def test_the_info_table_names_every_key_at_the_right_time(colour_env):
 
 def test_the_page_stands_alone():
     assert "design.md" not in DOC.read_text(encoding="utf-8")
+
+
+def test_the_env_docstring_lists_the_same_info_keys_as_the_page():
+    from genagent_env.env import GenAgentEnv
+
+    docstring = GenAgentEnv.__doc__ or ""
+    section = docstring.split("## Info", 1)[1].split("\n    ## ", 1)[0]
+    # A table row starts at the left edge of the table with one or two ``key`` names.
+    keys = set(re.findall(r"^    ``([a-z_]+)``(?:, ``([a-z_]+)``)?", section, flags=re.MULTILINE))
+    listed = {key for pair in keys for key in pair if key}
+    assert listed == set(_info_table())
+    assert "design.md" not in docstring
