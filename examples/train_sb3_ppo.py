@@ -1,6 +1,7 @@
 """Train a Stable-Baselines3 PPO policy on ``GenAgent-v0`` through the wrappers (CleanRL-style file).
 
     python examples/train_sb3_ppo.py                      # train on the train split, evaluate on test
+                                                          # (about 20 min on 2 CPU cores: 3 seeds)
     python examples/train_sb3_ppo.py --total-timesteps 20000 --seeds 0
     tensorboard --logdir runs/sb3_ppo
 
@@ -83,6 +84,32 @@ def evaluate(policy: Callable[[dict, dict, np.random.Generator], int], args: Arg
     return float(np.mean([np.mean(v) for v in passed.values()]))
 
 
+def progress_printer(seed: int, total: int, every_s: float = 15.0) -> object:
+    """An SB3 callback that prints steps done, rate and time left: first after the first rollout
+    (a few seconds), then every ``every_s`` seconds."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Progress(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.started = self.last = time.time()
+            self.printed = False
+
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
+            now = time.time()
+            if self.printed and now - self.last < every_s:
+                return
+            self.printed, self.last = True, now
+            done = self.num_timesteps
+            rate = done / max(now - self.started, 1e-9)
+            print(f"  seed {seed}: {done}/{total} steps ({100 * done / total:.0f}%), {rate:.0f} steps/s, "
+                  f"about {max(total - done, 0) / rate:.0f} s left", flush=True)
+
+    return Progress()
+
+
 def main(args: Args) -> None:
     import torch
     from stable_baselines3 import PPO
@@ -102,6 +129,8 @@ def main(args: Args) -> None:
         if saved.exists():  # an interrupted run resumes: a seed whose model was saved is not retrained
             model = PPO.load(saved, device="cpu")
         else:
+            print(f"seed {seed}: training PPO for {args.total_timesteps} steps on {args.n_envs} envs "
+                  f"(TensorBoard: {out / 'tensorboard'})", flush=True)
             factory = make_env(args, "train")
             venv = DummyVecEnv([lambda f=factory: Monitor(f()) for _ in range(args.n_envs)])  # Monitor: episode stats
             venv.seed(seed)
@@ -110,10 +139,12 @@ def main(args: Args) -> None:
                 learning_rate=args.learning_rate, ent_coef=args.ent_coef, gamma=args.gamma, gae_lambda=1.0,
                 seed=seed, verbose=0, tensorboard_log=str(out / "tensorboard"), device="cpu",
             )
-            model.learn(total_timesteps=args.total_timesteps, tb_log_name=f"seed{seed}")
+            model.learn(total_timesteps=args.total_timesteps, tb_log_name=f"seed{seed}",
+                        callback=progress_printer(seed, args.total_timesteps))
             model.save(saved)
             venv.close()
         trained = time.time() - start
+        print(f"seed {seed}: evaluating on the {args.eval_split} split ({2 + len(names)} policies)", flush=True)
 
         def ppo_policy(obs: dict, info: dict, rng: np.random.Generator, model: PPO = model) -> int:
             return int(model.predict(obs, deterministic=True)[0])
