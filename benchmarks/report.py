@@ -1,17 +1,31 @@
-"""Reports of a benchmark run: the leaderboard (Markdown, CSV, JSON), an HTML report and plots.
+"""Reports of a benchmark run: the leaderboard (Markdown, CSV, JSON), an HTML front page, a task
+browser and plots.
 
 A run folder, as the runner writes it, holds ``results.jsonl`` (one episode record per line, keyed by
 ``"agent|generator|rounds|task_id|seed"``) and the images under ``images/``. :func:`write_reports`
 reads one or more run folders and writes into ``<out>/report/``:
 
-=====================  =====================================================================
-``leaderboard.md``     one table per benchmark, one row per (agent, generator, max_rounds)
-``leaderboard.csv``    the same rows, full precision, one column per tag of any benchmark
-``leaderboard.json``   the same rows with every per-seed value
-``index.html``         the leaderboard, then per task every round's image, prompt and verdict
-``scaling.png``        overall score vs max_rounds per (agent, generator): test-time scaling
-``generators.png``     overall score per generator, grouped by agent: cross-tool generalisation
-=====================  =====================================================================
+=======================  ===================================================================
+``index.html``           the front page: what won, the leaderboard tables, the plots, which agents
+                         are oracles and what every column means
+``tasks.html``           the task browser: per task, agents × generators × rounds side by side (every
+                         round's image, prompt, judgment and decision), with filters, search, paging
+``tasks/``               the browser's data: ``index-<k>.js`` (the task list) and ``t/<n>.js`` (one
+                         task's episodes), each a small script, so the pages also work from ``file://``
+``assets/``              the browser's script
+``leaderboard.md``       one table per benchmark, one row per (agent, generator, max_rounds)
+``leaderboard.csv``      the same rows, full precision, one column per tag of any benchmark
+``leaderboard.json``     the same rows with every per-seed value
+``scaling.png``          overall score vs max_rounds, one panel per generator: test-time scaling
+``generators.png``       overall score per generator for each agent and budget: cross-tool generalisation
+``images/``              only with ``copy_images=True``: the round images, so the folder stands alone
+=======================  ===================================================================
+
+No page is large: the task list and each task's episodes are separate files (:data:`DATA_FILE_LIMIT`
+bytes at most, a bigger task is split), the browser shows a few tasks per page and the images load
+lazily. Without ``copy_images`` the pages read the images from the run folder(s), by a relative path,
+and say so on the page: keep ``report/`` inside its run folder, or build with ``copy_images=True``
+(``genagent-leaderboard RUN --out DEST --copy-images``) for a folder that can be copied alone.
 
 How the overall score is made follows each benchmark's own definition, computed per seed first and
 then averaged over seeds (with the standard deviation over seeds, ``ddof=0``), as the paper's tables:
@@ -26,6 +40,14 @@ then averaged over seeds (with the standard deviation over seeds, ``ddof=0``), a
 
 A row whose seed misses a column (a partial run, a subset of tags) still gets an overall over the
 columns it has (for WISE: the category weights renormalised), flagged ``partial`` and marked ``†``.
+
+Agents that read the task's hidden checklist (:data:`benchmarks.run.PRIVILEGED_AGENTS`, or a record
+with ``"privileged": true``) are *oracles*: marked in every table and left out of "what won".
+
+Every text from a run (tags, prompts, judgments, agent and generator names) is escaped for the format
+it lands in: HTML by jinja2's autoescaping (the browser's script only ever sets ``textContent``),
+Markdown cells with HTML entities and ``\\|``, CSV cells that a spreadsheet would run as a formula
+(``= + - @``) with a leading ``'``. Lone surrogates become U+FFFD.
 """
 
 from __future__ import annotations
@@ -36,6 +58,8 @@ import io
 import json
 import math
 import os
+import re
+import shutil
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,9 +90,62 @@ OVERALL_DEFINITIONS: dict[str, str] = {
     "wise": "WiScore per category, weighted 0.4/0.167/0.133/0.1/0.1/0.1 (wise_overall)",
     "custom": "mean of the tag pass rates",
 }
+#: What each known tag (or WISE category) column holds, for the column legend.
+COLUMN_DESCRIPTIONS: dict[str, str] = {
+    "color": "several objects, each in its own colour",
+    "count": "a given number of objects",
+    "color_count": "given numbers of objects in given colours",
+    "color_pos": "coloured objects at given places",
+    "pos_count": "counted objects at given places",
+    "pos_size": "objects at given places with given relative sizes",
+    "multi_count": "given numbers of several kinds of object",
+    "single_object": "one object",
+    "two_object": "two different objects",
+    "counting": "a given number of one object",
+    "colors": "one object in a given colour",
+    "position": "two objects, one left of / above the other",
+    "color_attr": "two objects, each in its own colour",
+    "Cultural": "cultural common sense (prompts 1–400), weight 0.4",
+    "Time": "time: longitudinal and horizontal (part of 401–700), weight 0.167",
+    "Space": "space: geography and layout (part of 401–700), weight 0.133",
+    "Biology": "biology (701–800), weight 0.1",
+    "Physics": "physics (801–900), weight 0.1",
+    "Chemistry": "chemistry (901–1000), weight 0.1",
+}
+#: The fixed columns of every leaderboard table: (header, what it means). ``{overall}`` is filled in.
+COLUMN_LEGEND: tuple[tuple[str, str], ...] = (
+    ("agent", "the policy that plays the episode. ORACLE: an agent that reads the task's hidden checklist "
+              "(a privileged env), so it knows what the scorer checks — an upper bound, not a baseline."),
+    ("generator", "the image tool the agent calls."),
+    ("rounds", "max_rounds: the most image-producing tool calls allowed in one episode. "
+               "“≡ k”: every value of this row equals the row with k rounds (the agent never used the extra "
+               "rounds); the plots draw such rows once."),
+    ("tag columns", "per tag: the pass rate of that tag's tasks (WISE: the mean WiScore of the category) on each "
+                    "seed, then the mean over seeds."),
+    ("overall ± std", "{overall}, computed on each seed, then the mean over seeds ± their standard deviation "
+                      "(ddof=0; the spread between seeds, not a confidence interval). † = some columns missing: "
+                      "the overall is over the columns present."),
+    ("per seed", "the overall on each seed index (0, 1, …), in order; the seed index picks the env seed."),
+    ("reward", "the mean episode reward: outcome + reflection + format parts (see the README)."),
+    ("viol/ep", "format violations per episode: malformed messages (broken tool-call JSON, two tool calls, an "
+                "unknown tool, an answer naming no image, …); each changes nothing and the episode goes on."),
+    ("img/ep", "images generated per episode (at most rounds)."),
+    ("n", "episodes in the row: tasks × seeds."),
+)
 REPORT_DIR = "report"
 #: The key under which :func:`read_runs` notes the run folder a record came from.
 RUN_DIR_KEY = "_run_dir"
+#: The most bytes of one data file of the task browser (a task with more episodes is split).
+DATA_FILE_LIMIT = 1_000_000
+#: Texts longer than this are cut in the report (the results file keeps them whole).
+TEXT_LIMIT = 4000
+#: One colour per agent (matplotlib's tab10, then tab20's light tones), the same in tables and plots.
+AGENT_COLOURS: tuple[str, ...] = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+)
+#: One marker per generator, the same in both plots.
+GENERATOR_MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p")
 
 
 # ----------------------------------------------------------------------------------------- reading
@@ -84,8 +161,9 @@ def read_records(run: Path) -> list[dict[str, Any]]:
     if not (run / RESULTS_FILE).is_file() and not any(run.glob("results.rank*.jsonl")):
         raise FileNotFoundError(f"{run / RESULTS_FILE}: no such results file (is {run} a run folder?)")
     records = load_results(run)
+    folder = str(run.resolve())
     for record in records:
-        record[RUN_DIR_KEY] = str(run.resolve())
+        record[RUN_DIR_KEY] = folder
     return records
 
 
@@ -99,6 +177,48 @@ def read_runs(runs: Sequence[Path]) -> list[dict[str, Any]]:
                 seen.add(record["key"])
                 merged.append(record)
     return merged
+
+
+# ------------------------------------------------------------------------------------------- text
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(value: Any) -> str:
+    """``str(value)`` that any encoder takes: a lone surrogate (which UTF-8 cannot hold) becomes
+    U+FFFD and a surrogate pair the character it encodes."""
+    text = value if isinstance(value, str) else str(value)
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def short_text(value: Any, limit: int = TEXT_LIMIT) -> str:
+    """:func:`clean_text`, cut to ``limit`` characters with a note of how many more there were."""
+    text = clean_text(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+def markdown_cell(value: Any) -> str:
+    """Text for a Markdown table cell: HTML special characters as entities (no raw HTML reaches the
+    page), ``\\`` and ``|`` escaped (a ``|`` cannot split the column), line breaks as spaces."""
+    text = html.escape(clean_text(value), quote=False)
+    text = text.replace("\\", "\\\\").replace("|", "\\|")
+    return re.sub(r"[\r\n]+", " ", text)
+
+
+#: What a spreadsheet takes as the start of a formula (OWASP's list for CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: Any) -> str:
+    """Text for a CSV cell that a spreadsheet shows as text: a cell starting with ``= + - @`` (or a
+    tab or carriage return) gets a leading ``'``, so ``=HYPERLINK(...)`` is not run as a formula.
+    Numbers are written by the caller, not through this."""
+    text = clean_text(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 # ---------------------------------------------------------------------------------------- the table
@@ -127,7 +247,8 @@ class Row:
     column's score on ``seeds[i]`` (NaN where the seed has no task of it); ``overall_per_seed[i]`` the
     benchmark's overall on that seed. ``column_mean`` and ``overall``/``overall_std`` are the mean
     (and standard deviation, ``ddof=0``) over the seeds. ``mean_reward``, ``violations_per_episode``
-    and ``images_per_episode`` are over all ``n`` episodes of the row.
+    and ``images_per_episode`` are over all ``n`` episodes of the row. ``oracle``: the agent reads
+    the hidden checklist (see :func:`oracle_agents`).
     """
 
     key: RowKey
@@ -144,6 +265,7 @@ class Row:
     violations_per_episode: float
     images_per_episode: float
     n: int
+    oracle: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes ``None``)."""
@@ -152,6 +274,7 @@ class Row:
             "agent": self.key.agent,
             "generator": self.key.generator,
             "max_rounds": self.key.max_rounds,
+            "oracle": self.oracle,
             "seeds": list(self.seeds),
             "n": self.n,
             "n_per_seed": list(self.n_per_seed),
@@ -165,6 +288,17 @@ class Row:
             "violations_per_episode": _json_float(self.violations_per_episode),
             "images_per_episode": _json_float(self.images_per_episode),
         }
+
+    def signature(self) -> tuple[Any, ...]:
+        """Every value of the row (per seed; NaN-safe, for equality), its key aside: two rows with
+        the same signature are the same results, e.g. an agent that never calls twice at two
+        ``max_rounds``."""
+        def seq(values: Iterable[float]) -> tuple[str, ...]:
+            return tuple(repr(float(v)) for v in values)
+
+        return (tuple(self.seeds), tuple(self.n_per_seed), seq(self.overall_per_seed),
+                tuple((c, seq(self.per_seed[c])) for c in self.columns),
+                seq((self.mean_reward, self.violations_per_episode, self.images_per_episode)))
 
 
 def _json_float(value: float) -> float | None:
@@ -187,6 +321,20 @@ def column_of(record: Mapping[str, Any]) -> str:
     if benchmark == "geneval++":
         return GENEVAL_PP_ALIASES.get(tag, tag)
     return tag
+
+
+def oracle_agents(records: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+    """The agents of ``records`` that read the hidden checklist: the runner's privileged agents
+    (:data:`benchmarks.run.PRIVILEGED_AGENTS`: ``scripted``, ``resample``) and any agent with a
+    record that says ``"privileged": true``."""
+    from benchmarks.run import PRIVILEGED_AGENTS
+
+    oracles: set[str] = set()
+    for record in records:
+        agent = str(record.get("agent", ""))
+        if agent in PRIVILEGED_AGENTS or record.get("privileged") is True:
+            oracles.add(agent)
+    return frozenset(oracles)
 
 
 def _value(record: Mapping[str, Any]) -> float:
@@ -222,14 +370,15 @@ def build_rows(records: Iterable[Mapping[str, Any]]) -> list[Row]:
     grouped: dict[RowKey, list[Mapping[str, Any]]] = defaultdict(list)
     for record in records:
         grouped[row_key(record)].append(record)
+    oracles = oracle_agents(r for group in grouped.values() for r in group)
     order = {name: index for index, name in enumerate(BENCHMARK_COLUMNS)}
-    rows = [_build_row(key, group) for key, group in grouped.items()]
+    rows = [_build_row(key, group, key.agent in oracles) for key, group in grouped.items()]
     rows.sort(key=lambda row: (order.get(row.key.benchmark, len(order)), row.key.benchmark, row.key.agent,
                                row.key.generator, row.key.max_rounds))
     return rows
 
 
-def _build_row(key: RowKey, records: Sequence[Mapping[str, Any]]) -> Row:
+def _build_row(key: RowKey, records: Sequence[Mapping[str, Any]], oracle: bool = False) -> Row:
     by_seed: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         by_seed[int(record["seed"])][column_of(record)].append(_value(record))
@@ -259,6 +408,7 @@ def _build_row(key: RowKey, records: Sequence[Mapping[str, Any]]) -> Row:
         violations_per_episode=float(np.mean([int(r.get("violations", 0)) for r in records])),
         images_per_episode=float(np.mean([len(r.get("images") or []) for r in records])),
         n=len(records),
+        oracle=oracle,
     )
 
 
@@ -280,65 +430,223 @@ def table_columns(rows: Sequence[Row]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(c for row in rows for c in row.columns))
 
 
+# ------------------------------------------------------------------------------- reading the rows
+
+
+def same_as(rows: Sequence[Row]) -> dict[RowKey, int]:
+    """For each row whose every value equals that of a row with fewer ``max_rounds`` (same benchmark,
+    agent and generator; :meth:`Row.signature`): that smallest ``max_rounds``. An agent that never
+    calls twice gives the same row at every budget; the tables mark such rows ``≡ k`` and the plots
+    draw them once."""
+    first: dict[tuple[str, str, str, tuple[Any, ...]], int] = {}
+    out: dict[RowKey, int] = {}
+    for row in sorted(rows, key=lambda r: r.key):
+        signature = (row.key.benchmark, row.key.agent, row.key.generator, row.signature())
+        if signature in first:
+            out[row.key] = first[signature]
+        else:
+            first[signature] = row.key.max_rounds
+    return out
+
+
+def constant_agents(rows: Sequence[Row]) -> set[tuple[str, str]]:
+    """The (benchmark, agent) pairs whose rows are the same at every ``max_rounds`` with every
+    generator (and that have more than one ``max_rounds``)."""
+    lines: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
+    for row in rows:
+        lines[(row.key.benchmark, row.key.agent, row.key.generator)].append(row)
+    flat: dict[tuple[str, str], bool] = {}
+    for (benchmark, agent, _), members in lines.items():
+        same = len({m.key.max_rounds for m in members}) > 1 and len({m.signature() for m in members}) == 1
+        flat[(benchmark, agent)] = flat.get((benchmark, agent), True) and same
+    return {pair for pair, yes in flat.items() if yes}
+
+
+def generator_order(rows: Sequence[Row]) -> list[str]:
+    """The generators from the weakest to the strongest (by mean overall over all rows), ties by name."""
+    scores: dict[str, list[float]] = defaultdict(list)
+    for row in rows:
+        scores[row.key.generator].append(row.overall if not math.isnan(row.overall) else 0.0)
+    return sorted(scores, key=lambda g: (float(np.mean(scores[g])), g))
+
+
+def agent_order(rows: Sequence[Row]) -> list[str]:
+    """The agents: the non-oracles by name, then the oracles by name."""
+    oracle = {row.key.agent: row.oracle for row in rows}
+    return sorted(oracle, key=lambda a: (oracle[a], a))
+
+
+def agent_colours(rows: Sequence[Row]) -> dict[str, str]:
+    """One colour per agent (:data:`AGENT_COLOURS`, in :func:`agent_order`), as in the plots."""
+    return {agent: AGENT_COLOURS[i % len(AGENT_COLOURS)] for i, agent in enumerate(agent_order(rows))}
+
+
+@dataclass
+class Winner:
+    """The best non-oracle row of one benchmark, generator and ``max_rounds`` (``None`` when every
+    agent there is an oracle), the other non-oracle rows within noise of it (their mean ± std
+    intervals overlap), and the best oracle row for reference."""
+
+    benchmark: str
+    generator: str
+    max_rounds: int
+    best: Row | None
+    ties: list[Row]
+    oracle: Row | None
+
+
+def _score(row: Row) -> float:
+    return -math.inf if math.isnan(row.overall) else row.overall
+
+
+def _std(row: Row) -> float:
+    return 0.0 if math.isnan(row.overall_std) else row.overall_std
+
+
+def what_won(rows: Sequence[Row]) -> list[Winner]:
+    """Per benchmark, generator (weakest first) and ``max_rounds``: the best non-oracle agent."""
+    out = []
+    for benchmark, group in rows_by_benchmark(rows).items():
+        for generator in generator_order(group):
+            for rounds in sorted({r.key.max_rounds for r in group}):
+                cell = [r for r in group if r.key.generator == generator and r.key.max_rounds == rounds]
+                if not cell:
+                    continue
+                fair = sorted((r for r in cell if not r.oracle), key=lambda r: (-_score(r), r.key.agent))
+                oracles = sorted((r for r in cell if r.oracle), key=lambda r: (-_score(r), r.key.agent))
+                best = fair[0] if fair else None
+                ties = [r for r in fair[1:] if best is not None
+                        and _score(best) - _score(r) <= _std(best) + _std(r)] if best else []
+                out.append(Winner(benchmark, generator, rounds, best, ties, oracles[0] if oracles else None))
+    return out
+
+
+def summary_lines(rows: Sequence[Row]) -> list[str]:
+    """A few computed sentences on what won (plain text), for the front page."""
+    lines = []
+    constant = constant_agents(rows)
+    groups = rows_by_benchmark(rows)
+    for benchmark, group in groups.items():
+        prefix = f"{BENCHMARK_TITLES.get(benchmark, benchmark)}: " if len(groups) > 1 else ""
+        fair = [r for r in group if not r.oracle and not math.isnan(r.overall)]
+        oracles = [r for r in group if r.oracle and not math.isnan(r.overall)]
+        if fair:
+            best = max(fair, key=lambda r: (r.overall, -r.key.max_rounds))
+            budget = ("at any max_rounds" if (benchmark, best.key.agent) in constant
+                      else f"at {best.key.max_rounds} round{'s' if best.key.max_rounds != 1 else ''}")
+            lines.append(f"{prefix}Best agent that does not read the checklist: {best.key.agent}, with "
+                         f"{best.key.generator} {budget}: {_fmt(best.overall)} ± {_fmt(best.overall_std)}.")
+        else:
+            lines.append(f"{prefix}Every agent in this run is an oracle (reads the checklist): there is no fair "
+                         "baseline to name.")
+        if oracles:
+            top = max(oracles, key=lambda r: (r.overall, -r.key.max_rounds))
+            lines.append(f"{prefix}Oracle ceiling: {_fmt(top.overall)} ± {_fmt(top.overall_std)} ({top.key.label}). "
+                         "Oracles know what the scorer checks: they bound what a perfect judge could reach and "
+                         "are not ranked.")
+        for agent in agent_order(group):
+            mine = [r for r in group if r.key.agent == agent]
+            if (benchmark, agent) in constant:
+                most = max(r.images_per_episode for r in mine)
+                why = " (it makes at most one image per episode)" if most <= 1.0 else ""
+                lines.append(f"{prefix}Agent {agent}: the same results at every max_rounds{why}; its rows "
+                             "repeat (≡ in the table) and the plots draw them once.")
+                continue
+            gains = []
+            for generator in generator_order(mine):
+                line = sorted((r for r in mine if r.key.generator == generator), key=lambda r: r.key.max_rounds)
+                if len(line) > 1 and not math.isnan(line[0].overall) and not math.isnan(line[-1].overall):
+                    gains.append(line[-1].overall - line[0].overall)
+            rounds = sorted({r.key.max_rounds for r in mine})
+            if gains and len(rounds) > 1:
+                lines.append(f"{prefix}Agent {agent}{' (oracle)' if mine[0].oracle else ''} from {rounds[0]} to "
+                             f"{rounds[-1]} rounds: {min(gains):+.3f} to {max(gains):+.3f} overall, depending on "
+                             "the generator.")
+    return lines
+
+
 # ------------------------------------------------------------------------------- Markdown, CSV, JSON
 
 
-def _fmt(value: float, digits: int = 3) -> str:
+def _fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
+def column_legend(benchmark: str) -> list[tuple[str, str]]:
+    """(header, meaning) of every fixed column of ``benchmark``'s table."""
+    overall = OVERALL_DEFINITIONS.get(benchmark, "mean of the tag pass rates")
+    return [(name, text.replace("{overall}", f"the benchmark's overall score ({overall})"))
+            for name, text in COLUMN_LEGEND]
+
+
 def render_markdown(rows: Sequence[Row]) -> str:
-    """One Markdown table per benchmark; the best overall of each table in bold."""
+    """One Markdown table per benchmark; the best overall of an agent that is not an oracle in bold
+    (of any agent when all are oracles); oracle agents and every column explained under the tables.
+    Every text cell is escaped (:func:`markdown_cell`)."""
     parts = ["# Leaderboard", ""]
+    same = same_as(rows)
     for benchmark, group in rows_by_benchmark(rows).items():
         columns = table_columns(group)
-        best = max((r.overall for r in group if not math.isnan(r.overall)), default=math.nan)
-        parts += [f"## {BENCHMARK_TITLES.get(benchmark, benchmark)}", "",
+        ranked = [r for r in group if not r.oracle] or list(group)  # oracles are not ranked
+        best = max((r.overall for r in ranked if not math.isnan(r.overall)), default=math.nan)
+        parts += [f"## {markdown_cell(BENCHMARK_TITLES.get(benchmark, benchmark))}", "",
                   f"Overall: {OVERALL_DEFINITIONS.get(benchmark, 'mean of the tag pass rates')}, per seed, "
-                  "then mean ± std over seeds. † = some columns missing.", ""]
-        header = ["agent", "generator", "rounds", *columns, "overall", "per seed", "reward", "viol/ep", "img/ep", "n"]
+                  "then mean ± std over seeds. **Bold**: the best agent that does not read the checklist. "
+                  "† = some columns missing. ≡ k = the same values as with k rounds. Oracle agents are named "
+                  "under the table; the columns are defined there too.", ""]
+        header = ["agent", "generator", "rounds", *map(markdown_cell, columns), "overall", "per seed", "reward",
+                  "viol/ep", "img/ep", "n"]
         parts.append("| " + " | ".join(header) + " |")
         parts.append("|" + "---|" * 3 + "---:|" * (len(header) - 3))
         for row in group:
             overall = f"{_fmt(row.overall)} ± {_fmt(row.overall_std)}"
-            if row.overall == best:
+            if row.overall == best and row in ranked:
                 overall = f"**{_fmt(row.overall)}** ± {_fmt(row.overall_std)}"
             if row.partial:
                 overall += " †"
-            cells = [_md_cell(row.key.agent), _md_cell(row.key.generator), str(row.key.max_rounds)]
+            rounds = str(row.key.max_rounds) + (f" ≡ {same[row.key]}" if row.key in same else "")
+            cells = [markdown_cell(row.key.agent), markdown_cell(row.key.generator), rounds]
             cells += [_fmt(row.column_mean.get(c, math.nan)) for c in columns]
             cells += [overall, " / ".join(_fmt(v) for v in row.overall_per_seed), _fmt(row.mean_reward),
                       _fmt(row.violations_per_episode, 2), _fmt(row.images_per_episode, 2), str(row.n)]
             parts.append("| " + " | ".join(cells) + " |")
         parts.append("")
+        oracles = sorted({row.key.agent for row in group if row.oracle})
+        if oracles:
+            parts += ["*(oracle)*: " + ", ".join(f"`{markdown_cell(a)}`" for a in oracles)
+                      + " read the task's hidden checklist (privileged env): an upper bound, not a baseline.", ""]
+        parts += ["Columns:", ""]
+        parts += [f"- **{markdown_cell(name)}**: {markdown_cell(text)}" for name, text in column_legend(benchmark)]
+        described = [c for c in columns if c in COLUMN_DESCRIPTIONS]
+        if described:
+            parts.append("- tags: " + "; ".join(f"**{markdown_cell(c)}**: {markdown_cell(COLUMN_DESCRIPTIONS[c])}"
+                                                for c in described))
+        parts.append("")
     return "\n".join(parts)
-
-
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 #: The CSV's fixed leading and trailing columns; the tag columns of every benchmark go between.
 CSV_HEAD = ("benchmark", "agent", "generator", "max_rounds", "seeds", "n")
 CSV_TAIL = ("overall", "overall_std", "overall_per_seed", "partial", "mean_reward", "violations_per_episode",
-            "images_per_episode")
+            "images_per_episode", "oracle")
 
 
 def render_csv(rows: Sequence[Row]) -> str:
-    """All rows in one CSV, full precision; a tag column a row's benchmark lacks is empty.
-    ``seeds`` and ``overall_per_seed`` are ``;``-separated."""
+    """All rows in one CSV (full precision; a column a row lacks is empty; lists joined by ``;``).
+    Text cells (names, tag headers) pass through :func:`csv_text`: no cell starts a formula."""
     columns = table_columns(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*CSV_HEAD, *columns, *CSV_TAIL])
+    writer.writerow([*CSV_HEAD, *map(csv_text, columns), *CSV_TAIL])
     for row in rows:
         writer.writerow([
-            row.key.benchmark, row.key.agent, row.key.generator, row.key.max_rounds,
+            csv_text(row.key.benchmark), csv_text(row.key.agent), csv_text(row.key.generator), row.key.max_rounds,
             ";".join(str(s) for s in row.seeds), row.n,
             *[_csv_float(row.column_mean[c]) if c in row.column_mean else "" for c in columns],
             _csv_float(row.overall), _csv_float(row.overall_std),
             ";".join(_csv_float(v) for v in row.overall_per_seed), str(row.partial).lower(),
             _csv_float(row.mean_reward), _csv_float(row.violations_per_episode), _csv_float(row.images_per_episode),
+            str(row.oracle).lower(),
         ])
     return buffer.getvalue()
 
@@ -348,7 +656,8 @@ def _csv_float(value: float) -> str:
 
 
 def render_json(rows: Sequence[Row], runs: Sequence[Path] = ()) -> str:
-    """``{"runs": [...], "benchmarks": {name: {"columns", "overall", "rows": [Row.to_dict()]}}}``."""
+    """``{"runs": [...], "benchmarks": {name: {"columns", "overall", "rows": [Row.to_dict()]}}}``.
+    Pure ASCII: any text, lone surrogates included, is a JSON escape."""
     payload: dict[str, Any] = {"runs": [str(Path(run)) for run in runs], "benchmarks": {}}
     for benchmark, group in rows_by_benchmark(rows).items():
         payload["benchmarks"][benchmark] = {
@@ -361,211 +670,523 @@ def render_json(rows: Sequence[Row], runs: Sequence[Path] = ()) -> str:
 
 # --------------------------------------------------------------------------------------------- HTML
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#1d232a;
-background:#f6f7f9;line-height:1.4}
-h1{margin:0 0 4px}h2{margin-top:28px;border-bottom:2px solid #d8dde3;padding-bottom:4px}
-.note{color:#5b6673;font-size:.9em}
-.scroll{overflow-x:auto}table.lb{border-collapse:collapse;background:#fff;margin:8px 0 16px;font-size:.9em}
-table.lb th,table.lb td{border:1px solid #d8dde3;padding:4px 8px;text-align:right;white-space:nowrap}
-table.lb th{background:#eef1f4}table.lb td.t{text-align:left}table.lb td.best{font-weight:700}
-details.task{background:#fff;border:1px solid #d8dde3;border-radius:8px;margin:10px 0;padding:8px 12px}
-details.task>summary{cursor:pointer;font-weight:600}
-.tag{display:inline-block;background:#e3e8ee;border-radius:4px;padding:0 6px;font-size:.85em;margin-right:6px}
-.eps{display:flex;flex-wrap:wrap;gap:10px;margin-top:8px}
-.ep{border:1px solid #e3e8ee;border-radius:6px;padding:6px 8px;background:#fff;width:min-content;min-width:300px;
-max-width:100%;overflow-x:auto}
-.ep h4{margin:2px 0 6px;font-size:.85em;font-weight:600}
-.pass{color:#fff;background:#2e8b57;border-radius:4px;padding:0 6px}
-.fail{color:#fff;background:#c0392b;border-radius:4px;padding:0 6px}
-.grid{display:flex;gap:8px;align-items:flex-start}
-.card{flex:0 0 170px;width:170px;border:2px solid #e3e8ee;border-radius:6px;padding:6px;font-size:.78em;
-background:#fbfcfd}
-.card.final{border-color:#2e8b57;background:#f1faf4}
-.card img{width:100%;height:auto;image-rendering:pixelated;border-radius:4px;background:#ddd}
-.card .k{color:#5b6673}.card p{margin:3px 0;overflow-wrap:anywhere;white-space:pre-wrap}
-"""
+
+def _environment() -> Any:
+    """The jinja2 environment of ``benchmarks/templates`` (autoescaping on for every template)."""
+    try:
+        import jinja2
+        from markupsafe import Markup, escape
+    except ImportError as error:  # jinja2 comes with the bench extra
+        raise ImportError(f"the HTML report needs jinja2 ({error}); install the extra: "
+                          "pip install 'genagent-env[bench]'") from None
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("benchmarks", "templates"), autoescape=True,
+                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                                     keep_trailing_newline=True)
+
+    def breakable(value: Any) -> Markup:
+        # Escaped first, then a line-break opportunity after each _ and - (long tag names wrap).
+        return Markup(str(escape(clean_text(value))).replace("_", "_<wbr>").replace("-", "-<wbr>"))
+
+    environment.filters["breakable"] = breakable
+    environment.filters["clean"] = clean_text
+    return environment
 
 
-def _e(value: Any) -> str:
-    """Text made safe for HTML (element content and quoted attribute values)."""
-    return html.escape(str(value), quote=True)
+def _clean_tree(value: Any) -> Any:
+    """``value`` (dicts, lists, tuples of str and numbers) with every string through :func:`clean_text`,
+    so that no filter (``urlencode`` encodes to UTF-8) meets a lone surrogate."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, Mapping):
+        return {_clean_tree(k): _clean_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_tree(v) for v in value]
+    return value
 
 
-def _image_src(record: Mapping[str, Any], relative: str, report_dir: Path) -> str:
-    run_dir = Path(str(record.get(RUN_DIR_KEY, report_dir.parent)))
-    path = os.path.relpath(run_dir / relative, report_dir)
-    return _e(quote(Path(path).as_posix()))
+def _template_text(name: str) -> str:
+    """A file of ``benchmarks/templates`` as text (the static script)."""
+    from importlib.resources import files
+
+    return files("benchmarks").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
 
 
-def _html_table(benchmark: str, group: Sequence[Row]) -> str:
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+@dataclass
+class Images:
+    """Where the pages find the round images: ``url(record, relative)`` is the link from the report
+    folder, ``note`` what the pages say about it, ``copied`` whether they are inside the report."""
+
+    report_dir: Path
+    copy: bool
+    runs: list[Path]
+    copied: int = 0
+    missing: int = 0
+    _prefix: dict[str, str] = field(default_factory=dict)
+
+    def url(self, record: Mapping[str, Any], relative: str) -> str | None:
+        """The link (URL-quoted, relative to the report folder) to an image of ``record`` (its path
+        ``relative`` to the record's run folder); ``None`` for an image that cannot be copied."""
+        folder = str(record.get(RUN_DIR_KEY, self.report_dir.parent))
+        if self.copy:
+            return self._copied(Path(folder), relative)
+        if os.path.isabs(relative):
+            return quote(Path(os.path.relpath(relative, self.report_dir)).as_posix())
+        if folder not in self._prefix:
+            self._prefix[folder] = Path(os.path.relpath(folder, self.report_dir)).as_posix()
+        return quote(f"{self._prefix[folder]}/{relative.replace(os.sep, '/')}")
+
+    def _copied(self, run_dir: Path, relative: str) -> str | None:
+        source = run_dir / relative
+        index = self.runs.index(run_dir) if run_dir in self.runs else len(self.runs)
+        try:
+            inside = source.resolve().relative_to(run_dir.resolve())
+        except ValueError:  # a path that leaves its run folder is not copied
+            self.missing += 1
+            return None
+        parts = inside.parts[1:] if inside.parts[:1] == ("images",) else inside.parts
+        target = self.report_dir / "images" / str(index) / Path(*parts)
+        if not target.exists():
+            if not source.is_file():
+                self.missing += 1
+                return None
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, target)
+            except OSError:  # another file system: copy
+                shutil.copy2(source, target)
+            self.copied += 1
+        return quote(target.relative_to(self.report_dir).as_posix())
+
+    def note(self) -> dict[str, Any]:
+        """What the pages say about the images."""
+        if self.copy:
+            return {"copied": True, "folders": [], "text": f"The {self.copied} images are inside this folder "
+                    "(report/images/): the folder can be copied or moved on its own."}
+        folders = [Path(os.path.relpath(run, self.report_dir)).as_posix() + "/" for run in self.runs]
+        return {"copied": False, "folders": folders,
+                "text": "The images are not inside this folder: the pages read them from the run folder"
+                        f"{'s' if len(folders) > 1 else ''} at " + ", ".join(folders)
+                        + " (relative to report/). Keep report/ where it is, copy it together with the run "
+                        "folder, or build a copy that stands alone: genagent-leaderboard RUN --out DEST "
+                        "--copy-images."}
+
+
+def _rows_for_page(benchmark: str, group: Sequence[Row], same: Mapping[RowKey, int],
+                   colours: Mapping[str, str], wide: bool) -> dict[str, Any]:
+    """One benchmark's table, ready for ``index.html``."""
     columns = table_columns(group)
-    best = max((r.overall for r in group if not math.isnan(r.overall)), default=math.nan)
-    head = ["agent", "generator", "rounds", *columns, "overall", "per seed", "reward", "viol/ep", "img/ep", "n"]
-    out = [f"<h2>{_e(BENCHMARK_TITLES.get(benchmark, benchmark))}</h2>",
-           f"<p class='note'>Overall: {_e(OVERALL_DEFINITIONS.get(benchmark, 'mean of the tag pass rates'))}; "
-           "per seed, then mean ± std over seeds. † = some columns missing.</p>",
-           "<div class='scroll'><table class='lb'><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head)
-           + "</tr></thead><tbody>"]
-    for row in group:
-        overall = f"{_fmt(row.overall)} ± {_fmt(row.overall_std)}" + (" †" if row.partial else "")
-        cells = [f"<td class='t'>{_e(row.key.agent)}</td>", f"<td class='t'>{_e(row.key.generator)}</td>",
-                 f"<td>{row.key.max_rounds}</td>"]
-        cells += [f"<td>{_e(_fmt(row.column_mean.get(c, math.nan)))}</td>" for c in columns]
-        cells += [f"<td class='{'best' if row.overall == best else ''}'>{_e(overall)}</td>",
-                  f"<td>{_e(' / '.join(_fmt(v) for v in row.overall_per_seed))}</td>",
-                  f"<td>{_e(_fmt(row.mean_reward))}</td>", f"<td>{_e(_fmt(row.violations_per_episode, 2))}</td>",
-                  f"<td>{_e(_fmt(row.images_per_episode, 2))}</td>", f"<td>{row.n}</td>"]
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table></div>")
-    return "\n".join(out)
+    fair = [r.overall for r in group if not r.oracle and not math.isnan(r.overall)]
+    best = max(fair, default=math.nan)
+    ordered = sorted(group, key=lambda r: (r.oracle, r.key.agent, generator_order(group).index(r.key.generator),
+                                           r.key.max_rounds))
+    out_rows = []
+    for i, row in enumerate(ordered):
+        first_agent = i == 0 or ordered[i - 1].key.agent != row.key.agent
+        first_pair = first_agent or ordered[i - 1].key.generator != row.key.generator
+        out_rows.append({
+            "agent": row.key.agent, "generator": row.key.generator, "rounds": row.key.max_rounds,
+            "oracle": row.oracle, "colour": colours[row.key.agent],
+            "agent_span": sum(1 for r in ordered if r.key.agent == row.key.agent) if first_agent else 0,
+            "generator_span": sum(1 for r in ordered if (r.key.agent, r.key.generator)
+                                  == (row.key.agent, row.key.generator)) if first_pair else 0,
+            "group_start": first_agent,
+            "same_as": same.get(row.key),
+            "columns": [_fmt(row.column_mean.get(c, math.nan)) for c in columns],
+            "overall": _fmt(row.overall), "std": _fmt(row.overall_std), "partial": row.partial,
+            "bar": 0.0 if math.isnan(row.overall) else max(0.0, min(1.0, row.overall)) * 100,
+            "best": not row.oracle and row.overall == best,
+            "per_seed": [_fmt(v) for v in row.overall_per_seed],
+            "reward": _fmt(row.mean_reward), "violations": _fmt(row.violations_per_episode, 2),
+            "images": _fmt(row.images_per_episode, 2), "n": row.n,
+        })
+    seeds = sorted({s for r in group for s in r.seeds})
+    return {
+        "benchmark": benchmark, "title": BENCHMARK_TITLES.get(benchmark, benchmark),
+        "overall": OVERALL_DEFINITIONS.get(benchmark, "mean of the tag pass rates"),
+        "columns": [{"name": c, "about": COLUMN_DESCRIPTIONS.get(c, "")} for c in columns],
+        "split": wide, "rows": out_rows, "seeds": seeds,
+        "legend": column_legend(benchmark),
+    }
 
 
-def _html_episode(record: Mapping[str, Any], report_dir: Path) -> str:
-    key = row_key(record)
-    passed = bool(record.get("passed"))
-    badge = "<span class='pass'>PASS</span>" if passed else "<span class='fail'>FAIL</span>"
-    final = record.get("final_image")
-    decisions = {int(d["image"]): d for d in record.get("decisions") or [] if isinstance(d, Mapping) and "image" in d}
-    head = (f"<h4>{_e(key.label)} · seed {_e(record.get('seed'))}<br>{badge} score "
-            f"{_e(_fmt(float(record.get('score', 0.0))))} · reward {_e(_fmt(float(record.get('reward', 0.0))))}"
-            f" · final image {_e(final if final is not None else 'none')}"
-            f" · violations {_e(record.get('violations', 0))}</h4>")
-    cards = []
-    images = list(record.get("images") or [])
-    rounds = list(record.get("rounds") or [])
-    for index in range(max(len(images), len(rounds))):
-        number = index + 1
-        info = rounds[index] if index < len(rounds) and isinstance(rounds[index], Mapping) else {}
-        if index < len(images) and images[index]:
-            picture = f"<img loading='lazy' src='{_image_src(record, images[index], report_dir)}' alt='round {number}'>"
-        else:
-            picture = "<p class='k'>(image not saved)</p>"
-        decision = decisions.get(number)
-        verdict = ""
-        if decision is not None:
-            correct = decision.get("correct")
-            mark = "" if correct is None else (" ✓" if correct else " ✗")
-            verdict = f"<p><span class='k'>decision:</span> {_e(decision.get('kind', ''))}{_e(mark)}</p>"
-        cards.append(
-            f"<div class='card{' final' if final == number else ''}'>{picture}"
-            f"<p><b>round {number}</b>{' · <b>final</b>' if final == number else ''} · {_e(info.get('tool', ''))}"
-            f" · seed {_e(info.get('seed', ''))}</p>"
-            f"<p><span class='k'>prompt:</span> {_e(info.get('prompt', ''))}</p>"
-            f"<p><span class='k'>judge:</span> {_e(info.get('judge') or '—')}</p>{verdict}</div>"
-        )
-    return f"<div class='ep'>{head}<div class='grid'>{''.join(cards)}</div></div>"
-
-
-def render_html(rows: Sequence[Row], records: Sequence[Mapping[str, Any]], report_dir: Path,
-                open_tasks: int = 10) -> str:
-    """The self-contained HTML report: the leaderboard, then per task (and per row and seed) every
-    round's image, the prompt the agent wrote, its verdict and decision, the final choice and
-    pass/fail. Every piece of text is escaped; the page has no script and loads nothing from the
-    network (images are relative paths from ``report_dir``). The first ``open_tasks`` tasks are unfolded.
-    """
-    order = {name: index for index, name in enumerate(BENCHMARK_COLUMNS)}
-    tasks: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
-    for record in records:
-        tasks[(str(record.get("benchmark", "custom")), str(record.get("task_id", "")))].append(record)
-    task_keys = sorted(tasks, key=lambda k: (order.get(k[0], len(order)), k[0],
-                                             int(tasks[k][0].get("task_index", 0)), k[1]))
-    parts = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
-             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-             "<title>GenAgent benchmark report</title>", f"<style>{_CSS}</style></head><body>",
-             "<h1>GenAgent benchmark report</h1>",
-             f"<p class='note'>{len(records)} episodes, {len(rows)} rows, {len(task_keys)} tasks.</p>"]
+def render_index(rows: Sequence[Row], records: Sequence[Mapping[str, Any]], images: Images,
+                 files: Mapping[str, str]) -> str:
+    """The front page (``index.html``): what won, the leaderboard tables, the plots, the oracles and
+    the column legend. ``files`` maps a label to a file name in the report folder, for links."""
+    same = same_as(rows)
+    colours = agent_colours(rows)
+    constant = constant_agents(rows)
+    tables = []
     for benchmark, group in rows_by_benchmark(rows).items():
-        parts.append(_html_table(benchmark, group))
-    parts.append("<h2>Tasks</h2>")
-    for number, (benchmark, task_id) in enumerate(task_keys):
-        episodes = sorted(tasks[(benchmark, task_id)], key=lambda r: (row_key(r), int(r.get("seed", 0))))
+        tables.append(_rows_for_page(benchmark, group, same, colours, wide=len(table_columns(group)) > 9))
+    winners = []
+    for benchmark, group in rows_by_benchmark(rows).items():
+        cells = what_won(group)
+        rounds = sorted({w.max_rounds for w in cells})
+        grid = []
+        for generator in generator_order(group):
+            line = []
+            for r in rounds:
+                found = next((w for w in cells if w.generator == generator and w.max_rounds == r), None)
+                line.append(None if found is None else {
+                    "agent": found.best.key.agent if found.best else None,
+                    "colour": colours[found.best.key.agent] if found.best else "#999",
+                    "score": _fmt(found.best.overall) if found.best else "",
+                    "std": _fmt(found.best.overall_std) if found.best else "",
+                    "ties": [t.key.agent for t in found.ties],
+                    "oracle": found.oracle.key.agent if found.oracle else None,
+                    "oracle_score": _fmt(found.oracle.overall) if found.oracle else "",
+                })
+            grid.append({"generator": generator, "cells": line})
+        winners.append({"title": BENCHMARK_TITLES.get(benchmark, benchmark), "rounds": rounds, "grid": grid})
+    agents = [{"name": a, "colour": colours[a], "oracle": any(r.oracle for r in rows if r.key.agent == a),
+               "constant": any((b, a) in constant for b in rows_by_benchmark(rows))}
+              for a in agent_order(rows)]
+    tasks = {(str(r.get("benchmark", "custom")), str(r.get("task_id", ""))) for r in records}
+    context = {
+        "title": "GenAgent benchmark report",
+        "stats": {
+            "episodes": len(records), "tasks": len(tasks), "rows": len(rows),
+            "images": sum(len(r.get("images") or []) for r in records),
+            "generators": generator_order(rows),
+            "rounds": sorted({r.key.max_rounds for r in rows}),
+            "seeds": sorted({s for r in rows for s in r.seeds}),
+            "benchmarks": [BENCHMARK_TITLES.get(b, b) for b in rows_by_benchmark(rows)],
+        },
+        "agents": agents, "oracles": [a for a in agents if a["oracle"]],
+        "summary": summary_lines(rows), "winners": winners, "tables": tables,
+        "images": images.note(), "files": files,
+    }
+    return clean_text(_environment().get_template("index.html").render(**_clean_tree(context)))
+
+
+def render_tasks_page(meta: Mapping[str, Any], index_files: Sequence[str]) -> str:
+    """The task browser's page (``tasks.html``): the filters and an empty list that
+    ``assets/browser.js`` fills from the data files."""
+    return clean_text(_environment().get_template("tasks.html").render(
+        meta=_clean_tree(meta), index_files=list(index_files)))
+
+
+def _js_data(call: str, *arguments: Any) -> str:
+    """``GA.call(arg, ...);``: pure-ASCII JSON arguments (lone surrogates as escapes), so the file is
+    valid JavaScript whatever the text holds; the browser only ever puts it in ``textContent``."""
+    text = ",".join(json.dumps(a, ensure_ascii=True, separators=(",", ":"), allow_nan=False) for a in arguments)
+    return f"GA.{call}({text});\n"
+
+
+def _task_order(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    order = {name: index for index, name in enumerate(BENCHMARK_COLUMNS)}
+    first: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for record in records:
+        first.setdefault((str(record.get("benchmark", "custom")), str(record.get("task_id", ""))), record)
+    return sorted(first, key=lambda k: (order.get(k[0], len(order)), k[0], _int(first[k].get("task_index", 0)), k[1]))
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) or math.isinf(number) else round(number, 4)
+
+
+def _episode(record: Mapping[str, Any], combo: int, seed: int, images: Images) -> dict[str, Any]:
+    """One episode for the browser: outcome and every round (image, tool, prompt, seed, judgment,
+    decision)."""
+    decisions = {_int(d.get("image")): d for d in record.get("decisions") or []
+                 if isinstance(d, Mapping) and "image" in d}
+    files = list(record.get("images") or [])
+    rounds = list(record.get("rounds") or [])
+    out_rounds = []
+    for index in range(max(len(files), len(rounds))):
+        info = rounds[index] if index < len(rounds) and isinstance(rounds[index], Mapping) else {}
+        relative = files[index] if index < len(files) else None
+        decision = decisions.get(index + 1)
+        out_rounds.append({
+            "img": images.url(record, str(relative)) if relative else None,
+            "tool": short_text(info.get("tool", ""), 200),
+            "prompt": short_text(info.get("prompt", "")),
+            "seed": info.get("seed") if isinstance(info.get("seed"), int) else None,
+            "judge": None if info.get("judge") is None else short_text(info.get("judge")),
+            "decision": None if decision is None else {
+                "kind": short_text(decision.get("kind", ""), 100),
+                "correct": decision.get("correct") if isinstance(decision.get("correct"), bool) else None,
+                "submitted": decision.get("submitted") if isinstance(decision.get("submitted"), int) else None,
+            },
+        })
+    components = record.get("reward_components")
+    final = record.get("final_image")
+    return {
+        "c": combo, "s": seed, "pass": bool(record.get("passed")), "score": _float(record.get("score")),
+        "reward": _float(record.get("reward")),
+        "parts": {clean_text(k): _float(v) for k, v in components.items()} if isinstance(components, Mapping) else {},
+        "final": final if isinstance(final, int) else None, "violations": _int(record.get("violations", 0)),
+        "turns": _int(record.get("turns", 0)), "rounds": out_rounds,
+    }
+
+
+def _split(items: Sequence[dict[str, Any]], limit: int) -> list[list[dict[str, Any]]]:
+    """``items`` in consecutive parts of at most ``limit`` bytes of JSON each (one item per part at least)."""
+    parts: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for item in items:
+        length = len(json.dumps(item, ensure_ascii=True, separators=(",", ":"))) + 1
+        if parts[-1] and size + length > limit:
+            parts.append([])
+            size = 0
+        parts[-1].append(item)
+        size += length
+    return parts
+
+
+def write_task_browser(records: Sequence[Mapping[str, Any]], rows: Sequence[Row], report_dir: Path,
+                       images: Images, limit: int | None = None) -> Path:
+    """Write ``tasks.html``, ``assets/browser.js`` and the data under ``tasks/``: the task list in
+    ``tasks/index-<k>.js`` and each task's episodes in ``tasks/t/<n>[-<part>].js``, no file over
+    ``limit`` bytes (default :data:`DATA_FILE_LIMIT`; plus the few bytes of the call around it and
+    one episode at least). Returns the page's path."""
+    limit = DATA_FILE_LIMIT if limit is None else limit
+    data_dir = report_dir / "tasks"
+    if data_dir.is_dir():
+        shutil.rmtree(data_dir)  # the data of an earlier build (its tasks may differ)
+    (data_dir / "t").mkdir(parents=True)
+    agents = agent_order(rows)
+    oracles = {r.key.agent for r in rows if r.oracle}
+    generators = generator_order(rows)
+    rounds = sorted({r.key.max_rounds for r in rows})
+    seeds = sorted({_int(r.get("seed", 0)) for r in records})
+    combos = sorted({(agents.index(str(r["agent"])), generators.index(str(r["generator"])), _int(r["max_rounds"]))
+                     for r in records})
+    combo_index = {combo: i for i, combo in enumerate(combos)}
+    seed_index = {seed: i for i, seed in enumerate(seeds)}
+    benchmarks = list(dict.fromkeys(str(r.get("benchmark", "custom")) for r in records))
+    by_task: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for record in records:
+        by_task[(str(record.get("benchmark", "custom")), str(record.get("task_id", "")))].append(record)
+    entries = []
+    for number, key in enumerate(_task_order(records)):
+        episodes = by_task[key]
         first = episodes[0]
-        passed = sum(bool(r.get("passed")) for r in episodes)
-        parts.append(
-            f"<details class='task'{' open' if number < open_tasks else ''}><summary>"
-            f"<span class='tag'>{_e(BENCHMARK_TITLES.get(benchmark, benchmark))}</span>"
-            f"<span class='tag'>{_e(first.get('tag', ''))}</span>{_e(task_id)} — {_e(first.get('prompt', ''))}"
-            f" <span class='note'>({passed}/{len(episodes)} passed)</span></summary>"
-        )
-        parts.append("<div class='eps'>" + "".join(_html_episode(r, report_dir) for r in episodes) + "</div>")
-        parts.append("</details>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+        outcome = ["-"] * (len(combos) * len(seeds))
+        out = []
+        for record in episodes:
+            combo = combo_index[(agents.index(str(record["agent"])), generators.index(str(record["generator"])),
+                                 _int(record["max_rounds"]))]
+            seed = seed_index[_int(record.get("seed", 0))]
+            outcome[combo * len(seeds) + seed] = "1" if record.get("passed") else "0"
+            out.append(_episode(record, combo, seed, images))
+        out.sort(key=lambda e: (e["c"], e["s"]))
+        name = f"{number:05d}"
+        parts = _split(out, limit)
+        for p, part in enumerate(parts):
+            target = data_dir / "t" / (f"{name}.js" if p == 0 else f"{name}-{p}.js")
+            target.write_text(_js_data("task", number, p, part), encoding="ascii")
+        entries.append({
+            "n": number, "id": short_text(key[1], 300), "b": benchmarks.index(key[0]),
+            "tag": short_text(first.get("tag", ""), 200), "col": short_text(column_of(first), 200),
+            "prompt": short_text(first.get("prompt", ""), 1000), "parts": len(parts), "o": "".join(outcome),
+        })
+    index_files = []
+    for k, part in enumerate(_split(entries, limit)):
+        index_files.append(f"tasks/index-{k}.js")
+        (report_dir / index_files[-1]).write_text(_js_data("tasks", k, part), encoding="ascii")
+    meta = {
+        "benchmarks": [BENCHMARK_TITLES.get(b, b) for b in benchmarks],
+        "agents": [{"name": clean_text(a), "oracle": a in oracles, "colour": agent_colours(rows)[a]} for a in agents],
+        "generators": [clean_text(g) for g in generators], "rounds": rounds, "seeds": seeds,
+        "combos": [list(c) for c in combos], "tasks": len(entries), "episodes": len(records),
+        "images": images.note(),
+    }
+    (report_dir / "tasks" / "meta.js").write_text(_js_data("meta", meta), encoding="ascii")
+    (report_dir / "assets").mkdir(exist_ok=True)
+    (report_dir / "assets" / "browser.js").write_text(_template_text("browser.js"), encoding="utf-8")
+    page = report_dir / "tasks.html"
+    page.write_text(render_tasks_page(meta, ["tasks/meta.js", *index_files]), encoding="utf-8")
+    return page
 
 
 # -------------------------------------------------------------------------------------------- plots
 
 
-def plot_scaling(rows: Sequence[Row], path: Path) -> Path:
-    """Overall score vs max_rounds, one line per (agent, generator), one panel per benchmark, with
-    the standard deviation over seeds as error bars: the test-time scaling curve."""
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = rows_by_benchmark(rows)
-    fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(5.5 * max(len(groups), 1), 4), squeeze=False)
-    for ax, (benchmark, group) in zip(axes[0], groups.items()):
-        lines: dict[tuple[str, str], list[Row]] = defaultdict(list)
-        for row in group:
-            lines[(row.key.agent, row.key.generator)].append(row)
-        for (agent, generator), members in lines.items():
-            members.sort(key=lambda r: r.key.max_rounds)
-            ax.errorbar([r.key.max_rounds for r in members], [r.overall for r in members],
-                        yerr=[0.0 if math.isnan(r.overall_std) else r.overall_std for r in members],
-                        marker="o", capsize=3, label=f"{agent} · {generator}")
-        rounds = sorted({r.key.max_rounds for r in group})
-        ax.set_xticks(rounds)
-        ax.set_xlabel("max rounds")
-        ax.set_ylabel("overall score")
-        ax.set_ylim(0, 1.02)
-        ax.set_title(f"{BENCHMARK_TITLES.get(benchmark, benchmark)}: test-time scaling")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return plt
+
+
+def _text(value: Any) -> str:
+    """A name as matplotlib draws it literally: no lone surrogates (the font engine refuses them), no
+    ``$`` that would start math mode."""
+    return clean_text(value).replace("$", r"\$")
+
+
+def _rounds_label(rounds: Sequence[int]) -> str:
+    return f"{', '.join(str(r) for r in rounds)} round{'s' if len(rounds) > 1 or rounds[0] != 1 else ''}"
+
+
+def plot_scaling(rows: Sequence[Row], path: Path) -> Path:
+    """Write :func:`scaling_figure` to ``path`` (PNG)."""
+    return _save(scaling_figure(rows), path)
 
 
 def plot_generators(rows: Sequence[Row], path: Path) -> Path:
-    """Overall score per generator, grouped by agent (and round budget), one panel per benchmark,
-    with the standard deviation over seeds: cross-tool generalisation."""
-    import matplotlib
+    """Write :func:`generators_figure` to ``path`` (PNG)."""
+    return _save(generators_figure(rows), path)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    groups = rows_by_benchmark(rows)
-    fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(6.5 * max(len(groups), 1), 4), squeeze=False)
-    for ax, (benchmark, group) in zip(axes[0], groups.items()):
-        clusters = list(dict.fromkeys((r.key.agent, r.key.max_rounds) for r in group))
-        generators = list(dict.fromkeys(r.key.generator for r in group))
-        colours = {g: f"C{i % 10}" for i, g in enumerate(generators)}
-        width = 0.8 / max(len(generators), 1)
-        labelled: set[str] = set()
-        for c, (agent, rounds) in enumerate(clusters):
-            present = [r for g in generators for r in group
-                       if r.key.generator == g and (r.key.agent, r.key.max_rounds) == (agent, rounds)]
-            for i, row in enumerate(present):  # the bars of a cluster are centred on its tick
-                ax.bar(c + (i - (len(present) - 1) / 2) * width, 0.0 if math.isnan(row.overall) else row.overall,
-                       width=width, yerr=0.0 if math.isnan(row.overall_std) else row.overall_std, capsize=2,
-                       color=colours[row.key.generator],
-                       label=None if row.key.generator in labelled else row.key.generator)
-                labelled.add(row.key.generator)
-        ax.set_xticks(range(len(clusters)))
-        ax.set_xticklabels([f"{agent}\n{rounds} rd" for agent, rounds in clusters], fontsize=8)
-        ax.set_ylabel("overall score")
-        ax.set_ylim(0, 1.02)
-        ax.set_title(f"{BENCHMARK_TITLES.get(benchmark, benchmark)}: score per generator")
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=7, title="generator", title_fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def _save(fig: Any, path: Path) -> Path:
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # "tight" keeps the legend outside the panels in the file
+    _pyplot().close(fig)
     return path
+
+
+def scaling_figure(rows: Sequence[Row]) -> Any:
+    """The test-time scaling figure (a matplotlib ``Figure``): overall score vs ``max_rounds``, one
+    panel per generator (weakest first; one row of panels per benchmark), one colour per agent, the
+    generator's marker, oracles dashed with hollow markers, ± std over seeds as error bars, the
+    legend outside the panels. An agent whose rows are the same at every ``max_rounds`` is drawn
+    once, as one point and a dotted level, and the legend says so."""
+    plt = _pyplot()
+    from matplotlib.lines import Line2D
+
+    colours = agent_colours(rows)
+    agents = agent_order(rows)
+    all_generators = generator_order(rows)
+    markers = {g: GENERATOR_MARKERS[i % len(GENERATOR_MARKERS)] for i, g in enumerate(all_generators)}
+    groups = rows_by_benchmark(rows)
+    ncols = max((len({r.key.generator for r in group}) for group in groups.values()), default=1)
+    fig, axes = plt.subplots(len(groups) or 1, ncols, figsize=(3.4 * ncols + 0.6, 3.3 * max(len(groups), 1)),
+                             squeeze=False, sharey=True)
+    constant = constant_agents(rows)
+    for row_axes, (benchmark, group) in zip(axes, groups.items()):
+        rounds = sorted({r.key.max_rounds for r in group})
+        generators = generator_order(group)
+        present = [a for a in agents if any(r.key.agent == a for r in group)]
+        for ax, generator in zip(row_axes, generators):
+            for i, agent in enumerate(present):
+                line = sorted((r for r in group if r.key.agent == agent and r.key.generator == generator),
+                              key=lambda r: r.key.max_rounds)
+                if not line:
+                    continue
+                oracle = line[0].oracle
+                dodge = (i - (len(present) - 1) / 2) * 0.05
+                style = {"color": colours[agent], "marker": markers[generator], "markersize": 6, "capsize": 3,
+                         "markerfacecolor": "white" if oracle else colours[agent], "linewidth": 1.6}
+                if (benchmark, agent) in constant:
+                    first = line[0]
+                    ax.hlines(first.overall, -0.2, len(rounds) - 0.8, colors=colours[agent], linestyles=":",
+                              linewidth=1.4)
+                    ax.errorbar([rounds.index(first.key.max_rounds) + dodge], [first.overall],
+                                yerr=[_std(first)], linestyle="none", **style)
+                    continue
+                ax.errorbar([rounds.index(r.key.max_rounds) + dodge for r in line], [r.overall for r in line],
+                            yerr=[_std(r) for r in line], linestyle="--" if oracle else "-", **style)
+            ax.set_xticks(range(len(rounds)))
+            ax.set_xticklabels([str(r) for r in rounds])
+            ax.set_xlim(-0.3, len(rounds) - 0.7)
+            ax.set_xlabel("max rounds (image calls allowed)")
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_title(_text(f"{BENCHMARK_TITLES.get(benchmark, benchmark)} · {generator}"), fontsize=10)
+            ax.grid(alpha=0.3)
+        for ax in row_axes[len(generators):]:
+            ax.set_visible(False)
+        row_axes[0].set_ylabel("overall score (mean ± std over seeds)")
+    handles = []
+    for agent in agents:
+        oracle = any(r.oracle for r in rows if r.key.agent == agent)
+        flat = any((b, agent) in constant for b in groups)
+        label = _text(agent) + (" (oracle)" if oracle else "") + (" — same at every max_rounds, drawn once"
+                                                                  if flat else "")
+        handles.append(Line2D([], [], color=colours[agent], marker="o", markerfacecolor="white" if oracle
+                              else colours[agent], linestyle=":" if flat else "--" if oracle else "-", label=label))
+    handles += [Line2D([], [], color="#444", marker=markers[g], linestyle="none", label=f"generator {_text(g)}")
+                for g in all_generators]
+    fig.suptitle("Test-time scaling: overall score vs max rounds", fontsize=11)
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def generators_figure(rows: Sequence[Row]) -> Any:
+    """The cross-tool figure (a matplotlib ``Figure``): overall score per generator, for each agent
+    and round budget (one line each, agent by agent; one panel per benchmark): a dot per generator
+    in the agent's colour and the generator's marker, ± std over seeds, joined by a grey bar from
+    the weakest to the strongest generator. Budgets whose rows are identical are one line,
+    labelled with all their budgets and "identical"."""
+    plt = _pyplot()
+    from matplotlib.lines import Line2D
+
+    colours = agent_colours(rows)
+    all_generators = generator_order(rows)
+    markers = {g: GENERATOR_MARKERS[i % len(GENERATOR_MARKERS)] for i, g in enumerate(all_generators)}
+    groups = rows_by_benchmark(rows)
+    plans = []
+    for benchmark, group in groups.items():
+        lines: list[tuple[str, list[int], bool]] = []
+        for agent in agent_order(group):
+            mine = [r for r in group if r.key.agent == agent]
+            classes: dict[tuple[Any, ...], list[int]] = {}
+            for rounds in sorted({r.key.max_rounds for r in mine}):
+                signature = tuple((r.key.generator, r.signature()) for r in sorted(mine, key=lambda r: r.key.generator)
+                                  if r.key.max_rounds == rounds)
+                classes.setdefault(signature, []).append(rounds)
+            lines += [(agent, budgets, mine[0].oracle) for budgets in classes.values()]
+        plans.append((benchmark, group, lines))
+    heights = [0.42 * len(lines) + 1.1 for _, _, lines in plans] or [2.0]
+    fig, axes = plt.subplots(len(plans) or 1, 1, figsize=(8.2, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, (benchmark, group, lines) in zip(axes[:, 0], plans):
+        generators = generator_order(group)
+        labels = []
+        for y, (agent, budgets, oracle) in enumerate(lines):
+            points = [r for r in group if r.key.agent == agent and r.key.max_rounds == budgets[0]]
+            values = [r.overall for r in points if not math.isnan(r.overall)]
+            if values:
+                ax.hlines(y, min(values), max(values), colors="#bbb", linewidth=3, zorder=1)
+            for g, generator in enumerate(generators):
+                found = [r for r in points if r.key.generator == generator]
+                if not found or math.isnan(found[0].overall):
+                    continue
+                offset = (g - (len(generators) - 1) / 2) * 0.16
+                ax.errorbar([found[0].overall], [y + offset], xerr=[_std(found[0])], color=colours[agent],
+                            marker=markers[generator], markersize=7, linestyle="none", capsize=2, zorder=3,
+                            markerfacecolor="white" if oracle else colours[agent])
+            label = f"{_text(agent)}{' (oracle)' if oracle else ''} · {_rounds_label(budgets)}"
+            labels.append(label + (" (identical)" if len(budgets) > 1 else ""))
+            if y and lines[y - 1][0] != agent:
+                ax.axhline(y - 0.5, color="#ddd", linewidth=1)
+        ax.set_yticks(range(len(lines)))
+        ax.set_yticklabels(labels, fontsize=8.5)
+        for tick, (agent, _, _) in zip(ax.get_yticklabels(), lines):
+            tick.set_color(colours[agent])
+        ax.set_ylim(len(lines) - 0.5, -0.5)
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_xlabel("overall score (mean ± std over seeds)")
+        ax.set_title(f"{_text(BENCHMARK_TITLES.get(benchmark, benchmark))}: score per generator "
+                     "(cross-tool generalisation)", fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    handles = [Line2D([], [], color="#444", marker=markers[g], linestyle="none", markersize=7, label=_text(g))
+               for g in all_generators]
+    handles.append(Line2D([], [], color="#444", marker="o", markerfacecolor="white", linestyle="none",
+                          label="hollow: oracle agent"))
+    fig.legend(handles=handles, title="generator", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False,
+               fontsize=8, title_fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 # ------------------------------------------------------------------------------------------ writing
@@ -573,16 +1194,18 @@ def plot_generators(rows: Sequence[Row], path: Path) -> Path:
 
 @dataclass
 class Report:
-    """What :func:`write_reports` read and built (for callers that want the rows too)."""
+    """What :func:`build_report` read and built (for callers that want the rows too)."""
 
     rows: list[Row]
     records: list[dict[str, Any]]
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def build_report(out: Path, runs: Sequence[Path] | None = None) -> Report:
+def build_report(out: Path, runs: Sequence[Path] | None = None, *, copy_images: bool = False) -> Report:
     """Read the runs (default: ``out`` itself), build the rows and write every report file into
-    ``<out>/report/``; returns the rows, records and the files written."""
+    ``<out>/report/``; returns the rows, records and the files written. ``copy_images``: put the
+    round images into ``report/images/`` (hard links where the file system allows), so the report
+    folder works when copied alone; otherwise the pages link to them in the run folders."""
     out = Path(out)
     run_dirs = [Path(run) for run in runs] if runs else [out]
     records = read_runs(run_dirs)
@@ -591,26 +1214,39 @@ def build_report(out: Path, runs: Sequence[Path] | None = None) -> Report:
     rows = build_rows(records)
     report_dir = out / REPORT_DIR
     report_dir.mkdir(parents=True, exist_ok=True)
+    if (report_dir / "images").is_dir():
+        shutil.rmtree(report_dir / "images")  # copies of an earlier build
     files = {
         "markdown": report_dir / "leaderboard.md",
         "csv": report_dir / "leaderboard.csv",
         "json": report_dir / "leaderboard.json",
         "html": report_dir / "index.html",
+        "tasks": report_dir / "tasks.html",
         "scaling_plot": report_dir / "scaling.png",
         "generators_plot": report_dir / "generators.png",
     }
     files["markdown"].write_text(render_markdown(rows), encoding="utf-8")
     files["csv"].write_text(render_csv(rows), encoding="utf-8")
     files["json"].write_text(render_json(rows, run_dirs), encoding="utf-8")
-    files["html"].write_text(render_html(rows, records, report_dir.resolve()), encoding="utf-8")
     plot_scaling(rows, files["scaling_plot"])
     plot_generators(rows, files["generators_plot"])
+    images = Images(report_dir.resolve(), copy_images, [Path(r).resolve() for r in run_dirs])
+    write_task_browser(records, rows, report_dir, images)
+    links = {"Markdown": files["markdown"].name, "CSV": files["csv"].name, "JSON": files["json"].name}
+    files["html"].write_text(render_index(rows, records, images, links), encoding="utf-8")
     return Report(rows=rows, records=records, files=files)
 
 
-def write_reports(out: Path, runs: list[Path] | None = None) -> dict[str, Path]:
-    """Write the leaderboard (``leaderboard.md``/``.csv``/``.json``), ``index.html`` and the plots
-    (``scaling.png``, ``generators.png``) into ``<out>/report/`` from the run folders ``runs``
-    (default: ``out`` itself); returns ``{"markdown", "csv", "json", "html", "scaling_plot",
-    "generators_plot"}`` → path."""
-    return build_report(out, runs).files
+def write_reports(out: Path, runs: Sequence[Path] | None = None, *, quiet: bool = True,
+                  copy_images: bool = False) -> dict[str, Path]:
+    """Write the leaderboard (``leaderboard.md``/``.csv``/``.json``), the front page ``index.html``,
+    the task browser ``tasks.html`` (with its data) and the plots (``scaling.png``,
+    ``generators.png``) into ``<out>/report/`` from the run folders ``runs`` (default: ``out``
+    itself). Returns ``{"markdown", "csv", "json", "html", "tasks", "scaling_plot",
+    "generators_plot"}`` → path. ``quiet`` only silences output: the files are written either way;
+    with ``quiet=False`` the Markdown table and the report folder are printed."""
+    files = build_report(out, runs, copy_images=copy_images).files
+    if not quiet:
+        print(files["markdown"].read_text(encoding="utf-8"))
+        print(f"reports written to {files['markdown'].parent}/ (open {files['html'].name})")
+    return files
