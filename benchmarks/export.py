@@ -107,7 +107,9 @@ def geneval_metadata_lines(suite: str | Path, split: str = "test") -> list[dict[
         if name in SUITES:
             suite, split = name, named_split
     if path.is_file():
-        lines = [json.loads(line) for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+        # Lines end at "\n" only (str.splitlines would also cut a prompt at U+2028 or U+0085).
+        text = path.read_text(encoding="utf-8-sig")
+        lines = [json.loads(line) for line in text.split("\n") if line.strip()]
     else:
         from genagent_env.tasks.suites import SUITES, resolve_suite
 
@@ -152,7 +154,9 @@ def export_geneval(records: Sequence[Mapping[str, Any]], out: Path, *, suite: st
         folder = result.out / f"{index:0>5}"
         (folder / "samples").mkdir(parents=True, exist_ok=True)
         with open(folder / "metadata.jsonl", "w", encoding="utf-8") as handle:
-            json.dump(line, handle)  # as GenEval's generation script writes it
+            # As GenEval's generation script writes it: json.dump's ASCII escapes, so any text
+            # (lone surrogates too) is written, and json.load reads it back unchanged.
+            json.dump(line, handle, ensure_ascii=True)
         target = folder / "samples" / "0000.png"
         image.save(target)
         result.files.append(target)

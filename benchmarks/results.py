@@ -10,12 +10,20 @@ Crash safety: :class:`ResultsWriter` writes each record as one complete line in 
 any point leaves at most a torn last line (no trailing newline). :func:`load_results` ignores such a
 line, and :class:`ResultsWriter` cuts it off before appending, so the item is simply redone; records
 are deduplicated by key on load, the first one kept, so no item is ever counted twice.
+
+Any text goes in: lines are UTF-8 JSON, non-ASCII characters written as they are, except lone
+surrogates (``"\\ud800"``: from a suite file's ``\\ud800`` escape, an agent's tool-call JSON, or a
+command-line argument that was not UTF-8), which are not UTF-8 and are written as JSON's
+``\\ud800`` escape (:func:`dumps_line`). Every ``str`` reads back equal (:func:`stored_form`), except
+that a high surrogate directly followed by a low one reads back as the one character the pair
+encodes, as JSON defines it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypedDict
@@ -26,6 +34,7 @@ GENEVAL_PP_ALIASES: dict[str, str] = {
     "color_spatial_attr": "color_pos", "spatial_count_attr": "pos_count", "size_spatial_attr": "pos_size",
     "multi_object_count_attr": "multi_count",
 }
+_SURROGATE = re.compile("[\ud800-\udfff]")
 RESULTS_FILE = "results.jsonl"
 RUN_FILE = "run.json"
 Benchmark = Literal["geneval++", "geneval", "wise", "custom"]
@@ -107,6 +116,23 @@ def record_key(agent: str, generator: str, max_rounds: int, task_id: str, seed: 
     return f"{agent}|{generator}|{int(max_rounds)}|{task_id}|{int(seed)}"
 
 
+def dumps_line(record: Mapping[str, Any]) -> bytes:
+    """``record`` as one UTF-8 JSON line (newline included). Non-ASCII text is written as is; lone
+    surrogates, which UTF-8 cannot hold, as ``\\udXXX`` escapes (as ``ensure_ascii`` would), so any
+    ``str`` can be written and :func:`load_results` reads it back. NaN and infinities are refused
+    (``ValueError``): they are not JSON."""
+    text = json.dumps(record, ensure_ascii=False, allow_nan=False)
+    # Outside strings JSON is ASCII, so a surrogate here is a character of a string: escape it in place.
+    text = _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    return (text + "\n").encode("utf-8")
+
+
+def stored_form(value: Any) -> Any:
+    """``value`` as it reads back from a results file (``json`` round trip): equal for any ``str``,
+    except that a surrogate pair becomes the character it encodes."""
+    return json.loads(dumps_line({"v": value}))["v"]
+
+
 def shard_file(out: str | Path, rank: int) -> Path:
     """The file rank ``rank`` of a sharded run appends to."""
     return Path(out) / f"results.rank{int(rank)}.jsonl"
@@ -182,7 +208,7 @@ class ResultsWriter:
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append ``record`` as one line: a single ``write`` of the whole line, then ``fsync``."""
-        line = (json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+        line = dumps_line(record)
         written = os.write(self._fd, line)
         if written != len(line):  # a short write (disk full): leave a torn line, never a silent half record
             raise OSError(f"short write to {self.path}: {written} of {len(line)} bytes")
@@ -213,7 +239,7 @@ def merge_results(out: str | Path, remove_shards: bool = True) -> list[dict[str,
     temporary = folder / f".{RESULTS_FILE}.merging"
     with open(temporary, "wb") as handle:
         for record in records:
-            handle.write((json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8"))
+            handle.write(dumps_line(record))
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, target)

@@ -9,7 +9,11 @@
     accelerate launch --num_processes 8 -m benchmarks.run ...   # or torchrun: sharded, see below
 
 Every episode becomes one line of ``<out>/results.jsonl`` (schema: :class:`benchmarks.results.ResultRecord`)
-and its images go to ``<out>/images/<agent>/<generator>/r<rounds>/s<seed>/<task id>/image_<k>.png``.
+and its images go to ``<out>/images/<agent>/<generator>/r<rounds>/s<seed>/<task id>/image_<k>.png``, each
+name made one path component by :func:`safe_name` (one-to-one: ``x/y`` is ``x%2Fy``, ``x_y`` stays
+``x_y``). Each record stores its images' paths, so readers never rebuild them (runs written before
+the names were one-to-one, ``x/y`` as ``x_y``, stay readable; see :func:`image_dir`). The reports
+are written to ``<out>/report/`` at the end of every run, ``--quiet`` or not.
 
 **Resuming.** Rerunning a command reads the keys already in ``<out>`` and runs only the missing
 items, so a run killed at any point (Ctrl-C, SIGKILL, a preempted node) loses at most the episode
@@ -26,6 +30,8 @@ and pass ``--agents my_pkg.llm_agent:load``. An agent with ``privileged = True``
 checklist in ``info["task"]`` (as ``scripted`` and ``resample`` do). A generator import path may
 also name a plain ``(prompt, seed) -> PIL.Image`` function. ``sb3:model.zip`` is a saved
 Stable-Baselines3 policy, playing through :mod:`wrappers` (``wrappers.sb3_agent.load_sb3_agent``).
+**Loading it unpickles code from the zip** (SB3's format stores pickled Python objects; a crafted
+file runs arbitrary code on load): only pass files you trust. The runner says so on stderr.
 
 **Scale-out.** Under ``accelerate launch`` or ``torchrun`` (``WORLD_SIZE`` > 1) each process takes
 the items ``i % world_size == rank``, appends to ``results.rank<rank>.jsonl``, and rank 0 waits for
@@ -45,7 +51,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -63,6 +69,7 @@ from benchmarks.results import (
     merge_results,
     record_key,
     shard_file,
+    stored_form,
 )
 
 if TYPE_CHECKING:
@@ -78,7 +85,9 @@ GENEVAL_TAGS = frozenset({"single_object", "two_object", "counting", "colors", "
 PRIVILEGED_AGENTS = frozenset({"scripted", "resample"})
 #: The env seed of seed index ``s`` on task ``i`` is ``s * SEED_STRIDE + i`` (as the old leaderboard).
 SEED_STRIDE = 100_003
-_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+_SAFE_BYTES = re.compile(rb"[^A-Za-z0-9._-]")
+#: The longest image folder name :func:`safe_name` gives (longer ones end in a hash).
+MAX_NAME = 120
 
 
 @dataclass
@@ -87,7 +96,8 @@ class Args:
 
     agents: tuple[str, ...] = ("passthrough", "resample", "scripted", "random")
     """agents: passthrough, scripted, resample, random, or an import path module:factory returning an
-    agents.Agent (e.g. a function that loads a trained checkpoint), or sb3:model.zip (a saved SB3 policy)"""
+    agents.Agent (e.g. a function that loads a trained checkpoint), or sb3:model.zip (a saved SB3 policy;
+    WARNING: loading it unpickles the zip, which can run arbitrary code: only load files you trust)"""
     generators: tuple[str, ...] = ("shapes-weak", "shapes-medium", "shapes-strong")
     """generators: registered names (shapes-weak, shapes-medium, shapes-strong, flux-dev, sdxl, ...) or
     module:factory (returning a Generator or a (prompt, seed) -> image function; or that function itself)"""
@@ -118,7 +128,7 @@ class Args:
     num_envs: int = 8
     """episodes played together in one vector env (their tool calls and scoring are batched)"""
     quiet: bool = False
-    """no progress bar and no tables"""
+    """no progress bar and nothing printed (the reports are still written to <out>/report/)"""
 
 
 @dataclass(frozen=True)
@@ -185,14 +195,13 @@ def build_agent(spec: str, scorer: Scorer) -> Agent:
 
 
 def _sb3_agent(path: str) -> Agent:
+    """``sb3:<path>``: unpickles the zip (see :func:`wrappers.sb3_agent.load_sb3_agent`, which warns on
+    stderr); a missing stable-baselines3 is a ``ModuleNotFoundError`` naming the ``sb3`` extra."""
     from wrappers.sb3_agent import load_sb3_agent
 
     if not Path(path).is_file():
         raise ValueError(f"sb3:{path}: no such file (a model saved by stable-baselines3's model.save)")
-    try:
-        return load_sb3_agent(path)
-    except ImportError as error:  # SB3 itself is an extra
-        raise ValueError(f"sb3:{path}: {error}; install the extra: pip install 'genagent-env[sb3]'") from None
+    return load_sb3_agent(path)
 
 
 def is_privileged(spec: str, agent: Agent) -> bool:
@@ -368,25 +377,70 @@ def _wait_for_shards(out: Path, dist: Dist, keys_by_rank: Mapping[int, set[str]]
 
 
 def safe_name(text: str) -> str:
-    """``text`` as one path component: letters, digits and ``-_.`` only, never ``.`` or ``..``."""
-    safe = _SAFE.sub("_", text)
-    return "_" if safe in ("", ".", "..") else safe
+    """``text`` as one path component, one-to-one: two different strings never give the same name.
+
+    Letters, digits and ``._-`` are kept; every other byte of the text's UTF-8 encoding (lone
+    surrogates included, as ``surrogatepass`` encodes them) is percent-encoded, ``%`` itself too:
+    ``x/y`` is ``x%2Fy``, ``x_y`` stays ``x_y``, ``a%b`` is ``a%25b`` (``urllib.parse.unquote(name,
+    errors="surrogatepass")`` gives the text back). ``.`` and ``..`` become ``%2E`` and ``%2E%2E``,
+    the empty string ``%``. A name longer than :data:`MAX_NAME` characters is cut and ends in ``~``
+    and a SHA-256 prefix of the text (``~`` is never part of an encoded name, so the two kinds of
+    names cannot meet). On a case-insensitive file system (macOS, Windows) names that differ only in
+    case still share a folder.
+    """
+    data = text.encode("utf-8", "surrogatepass")
+    name = _SAFE_BYTES.sub(lambda match: f"%{match.group()[0]:02X}".encode(), data).decode("ascii")
+    if name in ("", ".", ".."):
+        return {"": "%", ".": "%2E", "..": "%2E%2E"}[name]
+    if len(name) > MAX_NAME:
+        cut = name[: MAX_NAME - 42]
+        cut = cut[: cut.rfind("%")] if "%" in cut[-2:] else cut  # do not end inside an escape
+        name = f"{cut}~{hashlib.sha256(data).hexdigest()[:40]}"
+    return name
 
 
 def image_dir(item: Item) -> Path:
-    """The folder of an item's images, relative to the run folder."""
+    """The folder of an item's images, relative to the run folder:
+    ``images/<agent>/<generator>/r<rounds>/s<seed>/<task id>``, each name through :func:`safe_name`.
+
+    Runs written before names were one-to-one used ``_`` for every other character; their records
+    keep the paths they were written with, so the reports and exports still find those images, and
+    a resumed run never writes into a folder an existing record of another item uses
+    (:func:`claimed_image_dirs`).
+    """
     return (Path("images") / safe_name(item.agent) / safe_name(item.generator) / f"r{item.max_rounds}"
             / f"s{item.seed}" / safe_name(item.task_id))
 
 
+def claimed_image_dirs(records: Iterable[Mapping[str, Any]], items: Iterable[Item]) -> dict[str, Path]:
+    """For items whose :func:`image_dir` already holds images of *another* record (a folder of an
+    older run whose names were not one-to-one), a folder of their own: the name with ``~`` and a hash
+    of the item's key appended. Items not in the result use :func:`image_dir`."""
+    owner: dict[str, str] = {}
+    for record in records:
+        for path in record.get("images") or ():
+            if isinstance(path, str):
+                owner.setdefault(Path(path).parent.as_posix(), str(record.get("key")))
+    moved: dict[str, Path] = {}
+    for item in items:
+        folder, key = image_dir(item), stored_form(item.key)
+        if owner.get(folder.as_posix(), key) != key:
+            digest = hashlib.sha256(item.key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+            moved[item.key] = folder.with_name(f"{folder.name}~{digest}")
+    return moved
+
+
 def episode_record(trajectory: Trajectory, item: Item, task: Mapping[str, Any], *, out: Path, suite: str,
-                   benchmark: Benchmark, save_images: str, elapsed_s: float) -> ResultRecord:
-    """The record of one finished episode (its images written under ``out`` first)."""
+                   benchmark: Benchmark, save_images: str, elapsed_s: float,
+                   folder: Path | None = None) -> ResultRecord:
+    """The record of one finished episode (its images written under ``out`` first, in ``folder``,
+    relative to ``out``; default :func:`image_dir`)."""
     final = trajectory.final_image
+    folder = image_dir(item) if folder is None else folder
     images: list[str | None] = []
     for number, image in enumerate(trajectory.images, start=1):
         if save_images == "all" or (save_images == "final" and number == final):
-            relative = image_dir(item) / f"image_{number}.png"
+            relative = folder / f"image_{number}.png"
             (out / relative).parent.mkdir(parents=True, exist_ok=True)
             image.save(out / relative)
             images.append(relative.as_posix())
@@ -541,10 +595,14 @@ def run(args: Args, generators: Mapping[str, Generator] | None = None) -> Path:
     benchmark = guess_benchmark(suite_name, tasks) if args.benchmark == "auto" else args.benchmark
     _write_run_file(out, args, benchmark, write=dist.rank == 0)
     items = grid(args, tasks)
-    fingerprint = hashlib.sha256("\n".join(item.key for item in items).encode()).hexdigest()[:16]
+    keys = "\n".join(item.key for item in items).encode("utf-8", "surrogatepass")
+    fingerprint = hashlib.sha256(keys).hexdigest()[:16]
     mine = [item for index, item in enumerate(items) if index % dist.world == dist.rank]
-    done = {record["key"] for record in load_results(out)}
-    todo = [item for item in mine if item.key not in done]
+    existing = load_results(out)
+    done = {record["key"] for record in existing}
+    # A key is compared as it reads back from results.jsonl (JSON joins a surrogate pair into one character).
+    todo = [item for item in mine if stored_form(item.key) not in done]
+    image_dirs = claimed_image_dirs(existing, todo)
     if dist.world > 1:
         _done_marker(out, dist.rank).unlink(missing_ok=True)
 
@@ -557,7 +615,7 @@ def run(args: Args, generators: Mapping[str, Generator] | None = None) -> Path:
         with ResultsWriter(target) as writer:
             progress = _progress(len(todo), disable=args.quiet or not todo, rank=dist.rank)
             for record in play(todo, resources, by_index, full_suite, out=out, suite=suite_name, benchmark=benchmark,
-                               save_images=args.save_images, num_envs=args.num_envs):
+                               save_images=args.save_images, num_envs=args.num_envs, image_dirs=image_dirs):
                 writer.write(record)
                 episodes += 1
                 images += len(record["rounds"])
@@ -583,16 +641,18 @@ def run(args: Args, generators: Mapping[str, Generator] | None = None) -> Path:
         print(f"\n{episodes} episodes, {images} images in {wall:.1f} s on rank 0 "
               f"({episodes / wall:.2f} episodes/s, {images / wall:.2f} images/s)"
               + (f"; {len(mine) - len(todo)} already done" if len(mine) != len(todo) else ""))
-        _report(out)
+    _report(out, quiet=args.quiet)  # --quiet only silences: the reports are always written
     return out
 
 
 def play(items: Sequence[Item], resources: Resources, tasks: Mapping[int, Mapping[str, Any]],
          full_suite: list[dict[str, Any]], *, out: Path, suite: str, benchmark: Benchmark, save_images: str,
-         num_envs: int) -> Iterator[ResultRecord]:
+         num_envs: int, image_dirs: Mapping[str, Path] | None = None) -> Iterator[ResultRecord]:
     """Play ``items`` and yield each one's record as its episode ends. Items of one agent, generator
     and ``max_rounds`` share a vector env of up to ``num_envs`` sub-environments that is kept busy
-    across tasks and seeds, so their tool calls and scoring run in batches."""
+    across tasks and seeds, so their tool calls and scoring run in batches. ``image_dirs`` maps
+    item keys to image folders other than :func:`image_dir` (:func:`claimed_image_dirs`)."""
+    image_dirs = image_dirs or {}
     from agents.rollout import stream_episodes
 
     groups: dict[tuple[str, str, int], list[Item]] = {}
@@ -607,24 +667,40 @@ def play(items: Sequence[Item], resources: Resources, tasks: Mapping[int, Mappin
             now = time.perf_counter()
             # Episodes overlap: each one's share of the wall time since the previous record.
             yield episode_record(trajectory, item, tasks[item.task_index], out=out, suite=suite, benchmark=benchmark,
-                                 save_images=save_images, elapsed_s=now - started)
+                                 save_images=save_images, elapsed_s=now - started, folder=image_dirs.get(item.key))
             started = now
 
 
+class _NoProgress:
+    """The progress bar of a quiet run (needs no tqdm)."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _progress(total: int, disable: bool, rank: int) -> Any:
-    from tqdm.auto import tqdm
+    if disable:
+        return _NoProgress()
+    from genagent_env.extras import needs
+
+    with needs("bench", "the progress bar (or pass --quiet)"):
+        from tqdm.auto import tqdm
 
     return tqdm(total=total, disable=disable or None, desc=f"rank {rank}" if rank else "episodes",
                 position=rank, unit="ep", dynamic_ncols=True)
 
 
-def _report(out: Path) -> None:
-    """Write the reports (tables, HTML, plots) and print the leaderboard."""
+def _report(out: Path, quiet: bool = False) -> None:
+    """Write the reports (tables, HTML, plots) and, unless ``quiet``, print the leaderboard."""
     from benchmarks.report import write_reports
 
     files = write_reports(out)
-    print(Path(files["markdown"]).read_text())
-    print(f"reports written to {Path(files['markdown']).parent}")
+    if not quiet:
+        print(Path(files["markdown"]).read_text(encoding="utf-8", errors="replace"))
+        print(f"reports written to {Path(files['markdown']).parent}")
 
 
 def main() -> None:

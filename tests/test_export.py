@@ -150,3 +150,24 @@ def test_geneval_export_reads_a_registered_suite_written_name_colon_split(tmp_pa
     metadata = json.loads((tmp_path / "out" / "00007" / "metadata.jsonl").read_text())
     assert metadata == {key: tasks[7][key] for key in ("tag", "include", "prompt")}  # no id, no split
     assert len(result.files) == 2 and len(result.missing_tasks) == 278
+
+
+def test_geneval_export_writes_any_prompt_text_as_geneval_reads_it(tmp_path: Path) -> None:
+    """Lone surrogates, U+2028 and other line-like characters in a suite's prompts: the suite is read
+    line by line at "\\n" only, and each metadata.jsonl is json.dump's ASCII text that json.load reads back."""
+    lines = [{**GENEVAL_LINES[0], "prompt": "a photo of a bench \ud800"},
+             {**GENEVAL_LINES[1], "prompt": "two clocks\u2028\x85\u2029 時計 \udfff"}]
+    suite = tmp_path / "evaluation_metadata.jsonl"
+    # As a UTF-8 writer leaves them: U+2028 raw, the surrogates as JSON escapes.
+    suite.write_text("".join(json.dumps(line, ensure_ascii=False).replace("\ud800", "\\ud800")
+                             .replace("\udfff", "\\udfff") + "\n" for line in lines), encoding="utf-8")
+    records = [make_record(task_id=f"evaluation_metadata/{i:05d}", task_index=i, tag=line["tag"],
+                           prompt=line["prompt"], passed=True, benchmark="geneval", suite=str(suite))
+               for i, line in enumerate(lines)]
+    run = write_run(tmp_path / "run", records)
+    result = export_run(run, "geneval", agent="scripted", generator="shapes-medium", rounds=2, seed=0,
+                        out=tmp_path / "out")
+    assert len(result.files) == 2 and result.missing_tasks == []
+    for index, line in enumerate(lines):
+        text = (tmp_path / "out" / f"{index:05d}" / "metadata.jsonl").read_text(encoding="utf-8")
+        assert text == json.dumps(line) and text.isascii() and json.loads(text) == line

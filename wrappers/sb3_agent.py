@@ -4,12 +4,18 @@ The policy was trained on ``FeatureObservation(StrategyActions(env))``; the agen
 text env by rebuilding the same features from the ``(observation, info)`` it is given
 (:func:`wrappers.feature_observation.observation_features`) and turning the chosen strategy into
 the protocol message with the same :class:`wrappers.strategies.StrategyPlayer` the wrapper uses.
-Importing this module imports SB3 only when a model is loaded.
+Importing this module imports SB3 only when a model is loaded (a missing stable-baselines3 is a
+``ModuleNotFoundError`` naming the ``sb3`` extra).
+
+**Security:** a Stable-Baselines3 ``.zip`` holds pickled Python objects, and loading one runs
+whatever code they name: :func:`load_sb3_agent` (and ``--agents sb3:model.zip`` in the benchmark)
+must only be given files you trust. It says so on stderr each time it loads one.
 """
 
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,12 +75,22 @@ def load_sb3_agent(
     path: str | Path, strategies: Sequence[str | tuple[str, Strategy]] | None = None, algorithm: str | None = None
 ) -> SB3Agent:
     """Load a saved SB3 model (``model.zip``) as an agent. The algorithm is found from the file
-    (PPO, A2C, DQN tried in turn) unless ``algorithm`` names it."""
-    import stable_baselines3
+    (PPO, A2C, DQN tried in turn) unless ``algorithm`` names it.
+
+    **Only load files you trust:** SB3's zip format stores pickled objects, and unpickling runs the
+    code they name; a one-line warning saying so goes to stderr. Raises ``ModuleNotFoundError``
+    with the install command when stable-baselines3 (the ``sb3`` extra) is missing.
+    """
+    from genagent_env.extras import needs
+
+    with needs("sb3", "loading an SB3 policy"):
+        import stable_baselines3
 
     path = Path(path)
     if not path.exists() and not path.with_suffix(".zip").exists():
         raise FileNotFoundError(f"no SB3 model at {path}")
+    print(f"sb3:{path}: loading a Stable-Baselines3 zip runs pickled code; only load files you trust",
+          file=sys.stderr)
     names = [algorithm] if algorithm else ["PPO", "A2C", "DQN"]
     errors = []
     for name in names:

@@ -26,10 +26,12 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import open_clip
-import torch
-
+from genagent_env.extras import needs
 from genagent_env.scorers.base import PairwiseComparator, Score, Scorer
+
+with needs("scorers", "the CLIP scorer"):
+    import open_clip
+    import torch
 
 if TYPE_CHECKING:
     from PIL.Image import Image

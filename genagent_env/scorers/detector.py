@@ -43,12 +43,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import torch
-
+from genagent_env.extras import needs
 from genagent_env.scorers.base import Score, Scorer
 from genagent_env.scorers.checklist import evaluate_checklist
 from genagent_env.scorers.clip import OpenCLIPModel, default_device, load_open_clip
 from genagent_env.tasks.schema import COLORS
+
+with needs("scorers", "the detector scorer"):
+    import torch
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -143,7 +145,8 @@ def load_detector(name_or_path: str, *, device: str = "cpu", cache_dir: str | No
     """``(model, processor)`` of a zero-shot detector from a local folder or a cached Hub id, never
     downloading: OWLv2 / OWL-ViT by their classes, anything else (Grounding DINO...) through
     ``AutoModelForZeroShotObjectDetection`` and ``AutoProcessor``."""
-    from transformers import AutoConfig
+    with needs("scorers", "the detector scorer"):
+        from transformers import AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(name_or_path, cache_dir=cache_dir, local_files_only=True)

@@ -43,6 +43,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from genagent_env.extras import needs
 from genagent_env.scorers.base import PairwiseComparator, Score, Scorer
 from genagent_env.tasks.wording import REGION_HALVES, describe_item, item_noun, region_half, relation_phrase
 
@@ -336,8 +337,9 @@ class VLMJudgeScorer(Scorer, PairwiseComparator):
     @staticmethod
     def _load(model: Any, processor: Any, device: str | None, dtype: Any, trust_remote_code: bool,
               min_pixels: int | None, max_pixels: int | None, model_kwargs: dict[str, Any]) -> tuple[Any, Any]:
-        import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        with needs("scorers", "the VLM judge"):
+            import torch
+            from transformers import AutoModelForImageTextToText, AutoProcessor
 
         if processor is None:
             if not isinstance(model, str):

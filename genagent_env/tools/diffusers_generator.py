@@ -40,6 +40,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from genagent_env.extras import needs
 from genagent_env.tools.base import (
     DEFAULT_MAX_PROMPT_CHARS,
     GenerationRequest,
@@ -73,7 +74,8 @@ class DiffusersGenerationError(RuntimeError):
 
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
     """``"bfloat16"``, ``"bf16"``, ``"float16"``, ``"fp16"``, ``"float32"`` or a ``torch.dtype``."""
-    import torch
+    with needs("diffusers", "a diffusers generator"):
+        import torch
 
     if isinstance(dtype, str):
         name = _DTYPE_ALIASES.get(dtype.lower(), dtype.lower().removeprefix("torch."))
@@ -131,7 +133,8 @@ def load_pipeline(
     only where there are none. A Hub model missing from the cache raises
     :class:`ModelWeightsMissingError` with the download command instead of the hub's stack trace.
     """
-    from diffusers import DiffusionPipeline
+    with needs("diffusers", "a diffusers generator"):
+        from diffusers import DiffusionPipeline
 
     kwargs: dict[str, Any] = {"local_files_only": local_files_only, "trust_remote_code": trust_remote_code}
     if dtype is not None:
@@ -256,7 +259,8 @@ class DiffusersGenerator(Generator):
         load_kwargs: Mapping[str, Any] | None = None,
         cache_key: str | None = None,
     ) -> None:
-        import torch
+        with needs("diffusers", "a diffusers generator"):
+            import torch
 
         if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
             raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size!r}")
