@@ -37,4 +37,6 @@ def make_agent(name: str, **kwargs) -> Agent:
         from agents.scripted import ScriptedAgent
 
         return ScriptedAgent(rewrite_prompt=name == "scripted", **kwargs)
-    raise KeyError(f"unknown agent {name!r}; known: passthrough, random, scripted, resample")
+    from genagent_env.registry import unknown_name_error
+
+    raise unknown_name_error("agent", name, ["passthrough", "random", "resample", "scripted"])

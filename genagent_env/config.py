@@ -8,6 +8,7 @@ twice and no episode can change another's settings.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -20,16 +21,25 @@ from typing import Any
 import numpy as np
 
 from genagent_env import protocol
+from genagent_env.checks import check_bool, check_int, is_int, is_real, short_repr
 from genagent_env.rewards import RewardWeights
 from genagent_env.scorers.base import PairwiseComparator, Scorer
-from genagent_env.scorers.registry import make_scorer
+from genagent_env.scorers.registry import make_comparator, make_scorer
 from genagent_env.tasks.schema import normalize_task
-from genagent_env.tasks.suites import resolve_suite
+from genagent_env.tasks.suites import resolve_suite_with_sources
 from genagent_env.tools.base import Generator
 from genagent_env.tools.cache import GenerationCache
 from genagent_env.tools.registry import make_generator
 
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+#: Bounds of the constructor arguments (see :meth:`EnvConfig.build`).
+MAX_ROUNDS = 1_000
+MAX_TURNS = 10_000
+_WHY_TURN_BOUND = "an episode's chat must fit an agent's context, and info counters fit an int64 array"
+MAX_IMAGE_SIDE = 4096
+MIN_TEXT_LENGTH = 64
+MAX_TEXT_LENGTH = 1 << 20
+MAX_TOOL_TIMEOUT_S = 7 * 24 * 3600
 #: The keys a reset's ``options`` may hold (exactly one of them, or none).
 RESET_OPTIONS = ("prompt", "task", "task_index")
 
@@ -69,7 +79,7 @@ class EnvConfig:
         split: str = "test",
         generators: str | Generator | Callable[..., Any] | Mapping[str, Any] | Sequence[Any] = "shapes",
         scorer: str | Scorer = "shapes",
-        comparator: PairwiseComparator | None = None,
+        comparator: PairwiseComparator | str | None = None,
         max_rounds: int = 2,
         max_turns: int | None = None,
         image_size: int | tuple[int, int] = 128,
@@ -81,47 +91,77 @@ class EnvConfig:
         tool_timeout_s: float | None = None,
         generation_cache: GenerationCache | bool | Mapping[str, Any] | None = False,
     ) -> EnvConfig:
-        """Check the arguments (``ValueError`` names the bad one), load the suite, build the tools
-        and scorer, and write the system prompt. The arguments are ``GenAgentEnv``'s."""
-        if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
-            raise ValueError(f"max_rounds must be a positive integer, got {max_rounds!r}")
+        """Check the arguments (``ValueError`` or ``TypeError`` names the bad one and what is
+        allowed), load the suite, build the tools and scorer, and write the system prompt. The
+        arguments are ``GenAgentEnv``'s; the bounds are the ``MAX_*`` / ``MIN_*`` constants of this
+        module."""
+        max_rounds = check_int("max_rounds", max_rounds, 1, MAX_ROUNDS, _WHY_TURN_BOUND)
         if max_turns is None:
             max_turns = 2 * max_rounds + 2
-        if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
-            raise ValueError(f"max_turns must be a positive integer, got {max_turns!r}")
-        sides = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        if len(sides) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sides):
-            raise ValueError(f"image_size must be a positive int or (height, width), got {image_size!r}")
-        if tool_timeout_s is not None and not tool_timeout_s > 0:
-            raise ValueError(f"tool_timeout_s must be positive or None, got {tool_timeout_s!r}")
+        max_turns = check_int("max_turns", max_turns, 1, MAX_TURNS, _WHY_TURN_BOUND)
+        sides = _image_sides(image_size)
+        max_text_length = check_int(
+            "max_text_length", max_text_length, MIN_TEXT_LENGTH, MAX_TEXT_LENGTH,
+            "shorter cuts every message the env sends to a few words; longer cannot be sampled from the space",
+        )
+        max_action_length = check_int(
+            "max_action_length", max_action_length, 1, MAX_TEXT_LENGTH,
+            "the Text action space's max_length; longer messages are still accepted",
+        )
+        if tool_timeout_s is not None and (not is_real(tool_timeout_s) or not 0 < tool_timeout_s <= MAX_TOOL_TIMEOUT_S):
+            raise ValueError(
+                f"tool_timeout_s must be a number of seconds in (0, {MAX_TOOL_TIMEOUT_S}] (a week), or None to wait "
+                f"without a deadline; got {short_repr(tool_timeout_s)}"
+            )
+        privileged = check_bool("privileged", privileged)
+        strict_format = check_bool("strict_format", strict_format)
+        if not isinstance(split, str):
+            raise ValueError(f"split must be a string such as 'test' or 'train', got {short_repr(split)}")
+        weights = RewardWeights.from_any(reward_weights)
+        cache = GenerationCache.from_any(generation_cache)
 
-        tasks = tuple(resolve_suite(suite, split))
+        sourced = resolve_suite_with_sources(suite, split)
+        tasks = tuple(task for task, _ in sourced)
         owned: list[Any] = []
-        tools = _build_tools(generators, owned)
-        built_scorer = make_scorer(scorer)
-        if isinstance(scorer, str):  # built here from a name, so closed here too
-            owned.append(built_scorer)
-        for task in tasks:
-            try:
-                built_scorer.validate_task(task)
-            except ValueError as error:
-                raise ValueError(f"task {task.get('id')} ({task['prompt'][:60]!r}): {error}") from None
+        try:
+            tools = _build_tools(generators, owned)
+            built_scorer = make_scorer(scorer)
+            if isinstance(scorer, str):  # built here from a name, so closed here too
+                owned.append(built_scorer)
+            for task, source in sourced:
+                try:
+                    built_scorer.validate_task(task)
+                except ValueError as error:
+                    raise ValueError(
+                        f"{source}: task {task.get('id')} ({task['prompt'][:60]!r}): {error}"
+                    ) from None
+            if isinstance(comparator, str) and comparator == scorer and isinstance(built_scorer, PairwiseComparator):
+                built_comparator: PairwiseComparator | None = built_scorer  # one model serves both
+            else:
+                built_comparator = make_comparator(comparator)
+                if isinstance(comparator, str) and callable(getattr(built_comparator, "close", None)):
+                    owned.append(built_comparator)
+        except BaseException:  # nothing built here may outlive a failed build
+            for resource in owned:
+                with contextlib.suppress(Exception):
+                    resource.close()
+            raise
         specs = protocol.tool_specs(tools)
         return cls(
             tasks=tasks,
             tools=MappingProxyType(tools),
             scorer=built_scorer,
-            comparator=comparator,
+            comparator=built_comparator,
             max_rounds=max_rounds,
             max_turns=max_turns,
-            image_size=(int(sides[0]), int(sides[1])),
-            reward_weights=RewardWeights.from_any(reward_weights),
+            image_size=sides,
+            reward_weights=weights,
             privileged=privileged,
             strict_format=strict_format,
             max_text_length=max_text_length,
             max_action_length=max_action_length,
             tool_timeout_s=tool_timeout_s,
-            generation_cache=GenerationCache.from_any(generation_cache),
+            generation_cache=cache,
             schemas=MappingProxyType(protocol.compile_tool_schemas(tools)),
             tool_specs_json=json.dumps(specs),
             system_prompt=protocol.system_prompt(specs, max_rounds),
@@ -167,7 +207,7 @@ class EnvConfig:
             task.setdefault("id", "custom")
         else:
             prompt = options["prompt"]
-            if not isinstance(prompt, str) or not prompt.strip():
+            if not isinstance(prompt, str) or not prompt or prompt.isspace():  # no strip(): it copies a huge prompt
                 raise ValueError("options['prompt'] must be a non-empty string")
             task = normalize_task({**self.scorer.parse_prompt(prompt), "prompt": prompt})
             task.setdefault("id", "prompt")
@@ -178,6 +218,21 @@ class EnvConfig:
         """Close the tools and scorer that :meth:`build` made from names (not those passed in)."""
         for resource in self.owned:
             resource.close()
+
+
+def _image_sides(image_size: Any) -> tuple[int, int]:
+    """``image_size`` (an int, or ``(height, width)``) as two ints in ``[1, MAX_IMAGE_SIDE]``."""
+    sides = (image_size, image_size) if is_int(image_size) else image_size
+    if (
+        not isinstance(sides, (tuple, list))
+        or len(sides) != 2
+        or not all(is_int(side) and 1 <= side <= MAX_IMAGE_SIDE for side in sides)
+    ):
+        raise ValueError(
+            f"image_size must be an integer or (height, width), each side in [1, {MAX_IMAGE_SIDE}] pixels "
+            f"(an observation holds height x width x 3 bytes per sub-environment), got {short_repr(image_size)}"
+        )
+    return int(sides[0]), int(sides[1])
 
 
 def _build_tools(generators: Any, owned: list[Any]) -> dict[str, Generator]:

@@ -78,7 +78,8 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
     ``format_errors``         always               this step's violation messages (empty when accepted)
     ``stray_text``            always               this step's text outside the tags
     ``generation_cache``      with a cache         counters: ``hits``, ``misses``, ``disk_hits``,
-                                                   ``generator_calls``, ``evictions``, ``entries``, ``bytes``
+                                                   ``disk_errors``, ``generator_calls``, ``evictions``,
+                                                   ``entries``, ``bytes``
     ``task``                  ``privileged=True``  the task with its checklist, for teacher agents
     ``reward_components``     at the end           exactly ``outcome``, ``reflection``, ``format`` (sum = reward)
     ``scores``                at the end           per image: ``passed``, ``score`` in [0, 1], ``details``
@@ -119,24 +120,35 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
 
     ## Arguments
 
+    Every argument is checked here: a bad value raises ``ValueError`` (or ``TypeError`` for a value
+    of the wrong kind) naming the argument and what is allowed; an unknown registered name raises
+    :class:`~genagent_env.registry.UnknownNameError`, both a ``ValueError`` and a ``KeyError``.
+
     - ``suite``: a registered suite name (``"shapes-geneval"``), a path to a GenEval/GenEval++
-      JSONL file, or a list of task dicts.
+      JSONL file, or a list of task dicts. A task the scorer cannot check is named with its
+      ``file:line`` (or ``suite[i]``).
     - ``split``: the split of a registered suite (``"test"``: 280 tasks, ``"train"``: ≥ 5 000).
     - ``generators``: a registered name (``"shapes-strong"``), a :class:`Generator`, a function
       ``(prompt, seed) -> PIL.Image``, or a dict ``{tool_name: any of those}`` to offer several tools.
     - ``scorer``: a registered name (``"shapes"``) or a :class:`Scorer`.
-    - ``comparator``: a :class:`PairwiseComparator`; by default preference is derived from the
-      scores already computed (pass first, then score).
-    - ``max_rounds``: the most tool calls that produce images (2).
-    - ``max_turns``: the most steps (``2 * max_rounds + 2``).
-    - ``image_size``: the observation image size, an int or ``(height, width)`` (128).
-    - ``reward_weights``: a :class:`RewardWeights` or a dict of its fields.
-    - ``privileged``: put the task's checklist in ``info["task"]`` (for teacher agents).
-    - ``strict_format``: make text outside the tags a violation.
-    - ``max_text_length``: the longest text observation (4096).
+    - ``comparator``: a :class:`PairwiseComparator`, or the registered name of a scorer that is one
+      (``"clip"``, ``"vlm-judge"``; the same name as ``scorer`` shares its model); by default
+      (``None``) preference is derived from the scores already computed (pass first, then score).
+    - ``max_rounds``: the most tool calls that produce images (2; at most 1 000).
+    - ``max_turns``: the most steps (``2 * max_rounds + 2``; at most 10 000).
+    - ``image_size``: the observation image size, an int or ``(height, width)`` (128; each side
+      from 1 to 4 096).
+    - ``reward_weights``: a :class:`RewardWeights` or a dict of its fields (weights in [0, 1e6],
+      ``continuous_outcome`` True or False).
+    - ``privileged``: ``True`` puts the task's checklist in ``info["task"]`` (for teacher agents).
+      Only ``True``/``False`` are accepted, so that ``"no"`` cannot leak the checklist.
+    - ``strict_format``: ``True`` makes text outside the tags a violation (``True``/``False`` only).
+    - ``max_text_length``: the longest text observation (4096; from 64, so that the env's messages
+      fit, to 2**20).
     - ``max_action_length``: the ``max_length`` of the ``Text`` action space (longer messages are
-      still accepted and parsed).
-    - ``tool_timeout_s``: a tool call that takes longer is an error message to the agent (None: wait).
+      still accepted and parsed; at most 2**20).
+    - ``tool_timeout_s``: a tool call that takes longer is an error message to the agent (seconds,
+      at most a week; None: wait).
     - ``generation_cache``: ``True``: identical tool calls (tool, prompt, seed, arguments) are
       generated once and kept in an in-memory LRU (1024 images, 256 MiB) — what GRPO branches
       restored with :meth:`set_state` want; a dict of
@@ -156,7 +168,7 @@ class GenAgentEnv(gym.Env[dict[str, Any], str]):
         split: str = "test",
         generators: str | Generator | Callable[..., Any] | Mapping[str, Any] | Sequence[Any] = "shapes",
         scorer: str | Scorer = "shapes",
-        comparator: PairwiseComparator | None = None,
+        comparator: PairwiseComparator | str | None = None,
         max_rounds: int = 2,
         max_turns: int | None = None,
         image_size: int | tuple[int, int] = 128,

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from genagent_env import protocol
+from genagent_env.checks import short_repr
 from genagent_env.rewards import Decision, decision_correct, episode_reward
 from genagent_env.scorers.base import Score, compare_scores
 from genagent_env.tools.base import GenerationRequest
@@ -396,11 +397,7 @@ def fit_text(text: str, max_length: int) -> str:
 def _describe(action: Any) -> str:
     """A short, safe description of a non-string action for the chat record (``repr`` may raise
     or be huge, e.g. for ``10**5000``)."""
-    try:
-        text = repr(action)
-    except Exception:  # noqa: BLE001 - any object may be sent; its repr must not crash the step
-        text = f"<{type(action).__name__} object>"
-    return text if len(text) <= 200 else text[:200] + "..."
+    return short_repr(action, limit=200)
 
 
 def _plain_copy(value: Any) -> Any:

@@ -17,6 +17,25 @@ from typing import Any, Generic, TypeVar
 T = TypeVar("T")
 
 
+class UnknownNameError(KeyError, ValueError):
+    """A name that is not registered (a generator, scorer, suite or agent).
+
+    Both a ``KeyError`` (a failed lookup, what code that catches ``KeyError`` expects) and a
+    ``ValueError`` (a bad argument value, like every other bad constructor argument). Its message
+    says what is registered and suggests close names; unlike ``KeyError``'s, it is not quoted.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def unknown_name_error(kind: str, name: object, known: list[str]) -> UnknownNameError:
+    """The error for an unknown ``name`` of ``kind``, naming what is registered and what is close."""
+    close = difflib.get_close_matches(str(name), known, n=3)
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    return UnknownNameError(f"unknown {kind} {name!r}. Registered: {', '.join(known)}.{hint}")
+
+
 def load_attribute(path: str) -> Any:
     """Import ``"package.module:attribute"`` (the entry-point syntax)."""
     module_name, _, attribute = path.partition(":")
@@ -79,14 +98,18 @@ class Registry(Generic[T]):
         self._discover()
         return name in self._factories
 
-    def make(self, name: str, **kwargs: Any) -> T:
-        """Build the object registered under ``name``."""
+    def factory(self, name: str) -> Callable[..., T]:
+        """The factory registered under ``name`` (imported if it was registered lazily); an
+        unknown name raises :class:`UnknownNameError`."""
         if name not in self:
-            close = difflib.get_close_matches(str(name), self.names(), n=3)
-            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise KeyError(f"unknown {self.kind} {name!r}. Registered: {', '.join(self.names())}.{hint}")
+            raise unknown_name_error(self.kind, name, self.names())
         factory = self._factories[name]
         if isinstance(factory, str):
             factory = load_attribute(factory)
             self._factories[name] = factory
-        return factory(**{**self._defaults[name], **kwargs})
+        return factory
+
+    def make(self, name: str, **kwargs: Any) -> T:
+        """Build the object registered under ``name``; an unknown name raises
+        :class:`UnknownNameError` (a ``KeyError`` and a ``ValueError``)."""
+        return self.factory(name)(**{**self._defaults[name], **kwargs})

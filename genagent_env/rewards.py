@@ -17,11 +17,15 @@ Reflection accuracy is the mean over decisions (0 when there were none).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from genagent_env.checks import check_bool, is_real, short_repr
 from genagent_env.scorers.base import Score
+
+#: The largest reward weight: far beyond any use, and small enough that the reward stays finite.
+MAX_REWARD_WEIGHT = 1e6
 
 
 @dataclass(frozen=True)
@@ -40,24 +44,34 @@ class RewardWeights:
     format_penalty: float = 0.2
     continuous_outcome: bool = False
 
+    def __post_init__(self) -> None:
+        for name in ("outcome", "reflection", "format_penalty"):
+            amount = getattr(self, name)
+            if not is_real(amount) or not 0 <= amount <= MAX_REWARD_WEIGHT:  # NaN fails this too
+                raise ValueError(
+                    f"reward_weights.{name} must be a number in [0, {MAX_REWARD_WEIGHT:g}] (the penalty is "
+                    f"subtracted; a larger weight could make the summed reward overflow), got {short_repr(amount)}"
+                )
+            object.__setattr__(self, name, float(amount))
+        flag = check_bool("reward_weights.continuous_outcome", self.continuous_outcome)
+        object.__setattr__(self, "continuous_outcome", flag)
+
     @classmethod
-    def from_any(cls, value: RewardWeights | dict[str, Any] | None) -> RewardWeights:
+    def from_any(cls, value: RewardWeights | Mapping[str, Any] | None) -> RewardWeights:
+        """``None`` → the defaults, a :class:`RewardWeights` → itself, a dict → its fields. Raises
+        ``ValueError`` for an unknown field, a weight outside [0, :data:`MAX_REWARD_WEIGHT`] or a
+        ``continuous_outcome`` that is not a bool; ``TypeError`` for a value of another type."""
         if value is None:
             return cls()
         if isinstance(value, RewardWeights):
             return value
-        if isinstance(value, dict):
+        if isinstance(value, Mapping):
             unknown = set(value) - set(asdict(cls()))
             if unknown:
-                raise ValueError(f"unknown reward weight(s) {sorted(unknown)}; known: {sorted(asdict(cls()))}")
-            weights = cls(**value)
-            for name in ("outcome", "reflection", "format_penalty"):
-                amount = getattr(weights, name)
-                if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not amount >= 0:
-                    raise ValueError(
-                        f"reward weight {name} must be a number >= 0 (the penalty is subtracted), got {amount!r}"
-                    )
-            return weights
+                raise ValueError(
+                    f"unknown reward weight(s) {sorted(map(str, unknown))}; known: {sorted(asdict(cls()))}"
+                )
+            return cls(**value)
         raise TypeError(f"reward_weights must be a RewardWeights or a dict, got {type(value).__name__}")
 
 

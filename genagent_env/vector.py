@@ -92,7 +92,7 @@ class GenAgentVectorEnv(VectorEnv):
     object array. Each
     sub-environment's info is what ``GenAgent-v0`` gives (``messages``, ``round``,
     ``reward_components`` at the end, ...), plus ``generation_cache`` (the shared cache's
-    ``hits``, ``misses``, ``disk_hits``, ``generator_calls``, ``evictions``, ``entries``,
+    ``hits``, ``misses``, ``disk_hits``, ``disk_errors``, ``generator_calls``, ``evictions``, ``entries``,
     ``bytes``) when there is a cache.
 
     ## Arguments

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from genagent_env.checks import short_repr
 from genagent_env.registry import Registry
-from genagent_env.scorers.base import Scorer
+from genagent_env.scorers.base import PairwiseComparator, Scorer
 
 SCORERS: Registry[Scorer] = Registry("scorer", entry_point_group="genagent_env.scorers")
 SCORERS.register("shapes", "genagent_env.shapes.verifier:ShapesVerifier")
@@ -26,4 +27,32 @@ def make_scorer(spec: str | Scorer) -> Scorer:
         return spec
     if isinstance(spec, str):
         return SCORERS.make(spec)
-    raise TypeError(f"a scorer must be a registered name or a Scorer, got {spec!r}")
+    raise TypeError(f"a scorer must be a registered name or a Scorer, got {short_repr(spec)}")
+
+
+def make_comparator(spec: str | PairwiseComparator | None) -> PairwiseComparator | None:
+    """A pairwise comparator: ``None`` (the env derives preference from the scores), a
+    :class:`PairwiseComparator`, or the registered name of a scorer that is also one (``"clip"``,
+    ``"vlm-judge"``). Another name raises ``ValueError`` before anything is built (an unknown one
+    raises :class:`~genagent_env.registry.UnknownNameError`); another type raises ``TypeError``."""
+    if spec is None or isinstance(spec, PairwiseComparator):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(
+            "comparator must be None, a PairwiseComparator or the name of a registered scorer that is one "
+            f"(such as 'clip' or 'vlm-judge'), got {short_repr(spec)}"
+        )
+    factory = SCORERS.factory(spec)
+    if isinstance(factory, type) and not issubclass(factory, PairwiseComparator):
+        raise ValueError(
+            f"comparator {spec!r} names a scorer that cannot compare two images (not a PairwiseComparator); "
+            "pass None (preference from the scores), a PairwiseComparator, or a scorer name such as 'clip' "
+            "or 'vlm-judge'"
+        )
+    built = SCORERS.make(spec)
+    if not isinstance(built, PairwiseComparator):
+        close = getattr(built, "close", None)
+        if callable(close):
+            close()
+        raise ValueError(f"comparator {spec!r} built a {type(built).__name__}, which is not a PairwiseComparator")
+    return built

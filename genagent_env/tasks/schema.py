@@ -26,10 +26,11 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from genagent_env.checks import short_repr
 from genagent_env.tasks.wording import describe_item, plural_noun
 
-__all__ = ["COLORS", "GENEVAL_PP_TAGS", "REGIONS", "RELATIONS", "SIZES", "describe_item", "normalize_task",
-           "plural_noun"]
+__all__ = ["COLORS", "GENEVAL_PP_TAGS", "MAX_ITEM_COUNT", "REGIONS", "RELATIONS", "SIZES", "describe_item",
+           "normalize_task", "plural_noun"]
 
 #: The seven GenEval++ categories (the columns of the paper's GenEval++ table).
 GENEVAL_PP_TAGS = ("color", "count", "color_count", "color_pos", "pos_count", "pos_size", "multi_count")
@@ -38,6 +39,8 @@ COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown",
 REGIONS = ("left", "right", "above", "below")
 RELATIONS = ("left of", "right of", "above", "below")
 SIZES = ("larger", "smaller")
+#: The largest item count a task may ask for (GenEval's are single digits).
+MAX_ITEM_COUNT = 10_000
 
 _REGION_SYNONYMS = {
     "left": "left", "right": "right",
@@ -56,6 +59,11 @@ _RELATION_SYNONYMS = {
 }
 
 
+def _word(value: Any, synonyms: Mapping[str, str]) -> str | None:
+    """The canonical word for ``value`` (a string), or ``None``."""
+    return synonyms.get(value.strip().lower()) if isinstance(value, str) else None
+
+
 def _item(raw: Any, where: str, n_include: int | None) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
         raise ValueError(f"{where} must be an object, got {type(raw).__name__}")
@@ -65,8 +73,8 @@ def _item(raw: Any, where: str, n_include: int | None) -> dict[str, Any]:
         raise ValueError(f"{where}.class must be a non-empty string")
     item["class"] = name.strip().lower()
     count = item.get("count", 1)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"{where}.count must be a positive integer, got {count!r}")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_ITEM_COUNT:
+        raise ValueError(f"{where}.count must be an integer from 1 to {MAX_ITEM_COUNT}, got {short_repr(count)}")
     item["count"] = count
     if "color" in item:
         if not isinstance(item["color"], str) or not item["color"].strip():
@@ -75,25 +83,25 @@ def _item(raw: Any, where: str, n_include: int | None) -> dict[str, Any]:
     if n_include is None:  # exclude items carry class, count and colour only
         return item
     if "region" in item:
-        region = _REGION_SYNONYMS.get(str(item["region"]).strip().lower())
+        region = _word(item["region"], _REGION_SYNONYMS)
         if region is None:
-            raise ValueError(f"{where}.region must be one of {REGIONS}, got {item['region']!r}")
+            raise ValueError(f"{where}.region must be one of {REGIONS}, got {short_repr(item['region'])}")
         item["region"] = region
     if "size" in item:
-        size = _SIZE_SYNONYMS.get(str(item["size"]).strip().lower())
+        size = _word(item["size"], _SIZE_SYNONYMS)
         if size is None:
-            raise ValueError(f"{where}.size must be one of {SIZES}, got {item['size']!r}")
+            raise ValueError(f"{where}.size must be one of {SIZES}, got {short_repr(item['size'])}")
         item["size"] = size
     if "position" in item:
         position = item["position"]
         if not isinstance(position, (list, tuple)) or len(position) != 2:
-            raise ValueError(f"{where}.position must be [relation, index], got {position!r}")
-        relation = _RELATION_SYNONYMS.get(str(position[0]).strip().lower())
+            raise ValueError(f"{where}.position must be [relation, index], got {short_repr(position)}")
+        relation = _word(position[0], _RELATION_SYNONYMS)
         index = position[1]
         if relation is None:
-            raise ValueError(f"{where}.position relation must be one of {RELATIONS}, got {position[0]!r}")
+            raise ValueError(f"{where}.position relation must be one of {RELATIONS}, got {short_repr(position[0])}")
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n_include:
-            raise ValueError(f"{where}.position index must point at another include item, got {index!r}")
+            raise ValueError(f"{where}.position index must point at another include item, got {short_repr(index)}")
         item["position"] = [relation, index]
     return item
 
@@ -102,11 +110,17 @@ def normalize_task(task: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a task in the GenEval++ / GenEval schema and return a normalised deep copy."""
     if not isinstance(task, Mapping):
         raise ValueError(f"a task must be a dict, got {type(task).__name__}")
-    out = copy.deepcopy(dict(task))
+    try:
+        out = copy.deepcopy(dict(task))
+    except RecursionError:
+        raise ValueError("the task is nested too deeply to copy") from None
     prompt = out.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
+    if not isinstance(prompt, str) or not prompt or prompt.isspace():  # no strip(): it copies a huge prompt
         raise ValueError("task.prompt must be a non-empty string")
-    out["tag"] = str(out.get("tag", "custom"))
+    tag = out.get("tag", "custom")
+    if not isinstance(tag, (str, int, float, type(None))):  # str() of a nested container can recurse
+        raise ValueError(f"task.tag must be a string, got {type(tag).__name__}")
+    out["tag"] = tag if isinstance(tag, str) else short_repr(tag)  # repr, unlike str, never fails on a huge int
     include = out.get("include", [])
     if not isinstance(include, list):
         raise ValueError("task.include must be a list")

@@ -21,11 +21,12 @@ count (WISE README: ``0.4·Cultural + 0.167·Time + 0.133·Space + 0.1·Biology 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from genagent_env.checks import short_repr
+from genagent_env.tasks.loaders import json_list_items, read_task_text
 from genagent_env.tasks.schema import normalize_task
 
 #: WISE's six reported categories and their weights in the overall WiScore (400, 167, 133, 100,
@@ -49,13 +50,14 @@ def _entry_task(raw: Any, where: str) -> dict[str, Any]:
         raise ValueError(f"{where}: missing field(s) {missing}")
     prompt_id = raw["prompt_id"]
     if isinstance(prompt_id, bool) or not isinstance(prompt_id, int):
-        raise ValueError(f"{where}: prompt_id must be an integer, got {prompt_id!r}")
+        raise ValueError(f"{where}: prompt_id must be an integer, got {short_repr(prompt_id)}")
+    shown = short_repr(prompt_id)
     for key in ("Prompt", "Category", "Subcategory"):
         if not isinstance(raw[key], str) or not raw[key].strip():
-            raise ValueError(f"{where} (prompt_id {prompt_id}): {key} must be a non-empty string")
+            raise ValueError(f"{where} (prompt_id {shown}): {key} must be a non-empty string")
     for key in ("Explanation", "Hint"):
         if key in raw and raw[key] is not None and not isinstance(raw[key], str):
-            raise ValueError(f"{where} (prompt_id {prompt_id}): {key} must be a string")
+            raise ValueError(f"{where} (prompt_id {shown}): {key} must be a string")
     task = {
         "tag": raw["Category"].strip(),
         "prompt": raw["Prompt"].strip(),
@@ -63,36 +65,41 @@ def _entry_task(raw: Any, where: str) -> dict[str, Any]:
         "id": f"wise/{prompt_id}",
         "wise": dict(raw),
     }
-    return normalize_task(task)
+    try:
+        return normalize_task(task)
+    except ValueError as error:
+        raise ValueError(f"{where} (prompt_id {shown}): {error}") from None
 
 
 def load_wise(path: str | Path) -> list[dict[str, Any]]:
     """Read a WISE JSON file (a list of prompt objects) into tasks of the GenEval++ schema.
 
     Each task is ``{"tag": Category, "prompt": Prompt, "include": [], "id": "wise/<prompt_id>",
-    "wise": {the original fields}}``. Raises ``ValueError`` naming the file and the entry (its index
-    and ``prompt_id``) for a malformed entry or a repeated ``prompt_id``.
+    "wise": {the original fields}}``. Raises ``ValueError`` naming the file, the line and the entry
+    (its index and ``prompt_id``) for a malformed entry or a repeated ``prompt_id``, and the file
+    (and line) for a file that is not UTF-8 JSON.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON list of WISE prompts, got {type(data).__name__}")
-    tasks: list[dict[str, Any]] = []
+    items = json_list_items(read_task_text(path), path)
+    return [task for task, _ in wise_tasks_with_sources(items, path)]
+
+
+def wise_tasks_with_sources(items: list[tuple[int, Any]], path: Path) -> list[tuple[dict[str, Any], str]]:
+    """The tasks of a WISE file's entries (each with the line it starts on, as
+    :func:`~genagent_env.tasks.loaders.json_list_items` gives them), each paired with ``"path:line"``."""
+    sourced: list[tuple[dict[str, Any], str]] = []
     seen: dict[int, int] = {}
-    for index, raw in enumerate(data):
-        where = f"{path}: entry {index}"
+    for index, (line, raw) in enumerate(items):
+        where = f"{path}:{line}: entry {index}"
         task = _entry_task(raw, where)
         prompt_id = task["wise"]["prompt_id"]
         if prompt_id in seen:
-            raise ValueError(f"{where}: prompt_id {prompt_id} repeats entry {seen[prompt_id]}")
+            raise ValueError(f"{where}: prompt_id {short_repr(prompt_id)} repeats entry {seen[prompt_id]}")
         seen[prompt_id] = index
-        tasks.append(task)
-    if not tasks:
+        sourced.append((task, f"{path}:{line}"))
+    if not sourced:
         raise ValueError(f"{path}: no WISE prompts found")
-    return tasks
+    return sourced
 
 
 def wise_group(task: Mapping[str, Any]) -> str:

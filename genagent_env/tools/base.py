@@ -148,22 +148,18 @@ class FunctionGenerator(Generator):
         self.description = description or (doc.splitlines()[0] if doc else f"Generates an image with {self.name}.")
 
     def cache_id(self) -> str | None:
+        """``function:<module>.<qualname>:<tool name>:<digest of the code>`` (see :func:`code_digest`):
+        the same in every process for the same code and data, different when the function's body,
+        constants, defaults, captured values or same-module helpers change. A function that cannot
+        be digested stably (a bound method, a callable object, one that reaches a non-data object)
+        gets an id of this instance only, so nothing stale is ever served."""
         function = self.function
         module = getattr(function, "__module__", None) or "?"
         qualname = getattr(function, "__qualname__", None) or ""
-        captured = (
-            getattr(function, "__closure__", None) is not None  # a closure: what it captured is not in its name
-            or getattr(function, "__self__", None) is not None  # a bound method: nor is its object
-            or hasattr(function, "__wrapped__")  # functools.wraps copies another function's name
-        )
-        if (
-            not qualname
-            or "<" in qualname
-            or captured
-            or not inspect.isfunction(getattr(function, "__func__", function))
-        ):
+        digest = code_digest(function)
+        if digest is None:
             return super().cache_id()  # only the same as itself
-        return f"function:{module}.{qualname}:{self.name}"
+        return f"function:{module}.{qualname}:{self.name}:{digest}"
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Image]:
         return [self.function(request.prompt, request.seed) for request in requests]
@@ -211,6 +207,128 @@ def as_rgb_image(value: Any) -> Image:
     raise ValueError(f"the generator returned {type(value).__name__}, not an image")
 
 
+class _Unstable(Exception):
+    """Raised inside :func:`code_digest` for something it cannot digest the same way in every process."""
+
+
+#: The most characters :func:`code_digest` encodes (large captured data is not worth hashing per call).
+_DIGEST_LIMIT = 1 << 20
+_PLAIN = (type(None), bool, int, float, complex, str, bytes, type(Ellipsis))
+
+
+def code_digest(function: Any) -> str | None:
+    """A SHA-256 of what a plain Python function computes with, the same in every process for the
+    same source and data, or ``None`` when that cannot be told.
+
+    It covers the bytecode and its constants (nested functions and comprehensions too), the names
+    it uses, default arguments, the values its closure captured, and the global names it reads:
+    plain data (numbers, strings, bytes, and tuples, lists, dicts and sets of them) by value,
+    functions of the same module by their own digest (recursively), and modules, classes, builtins
+    and functions of other modules by their qualified name (library code is not hashed). Anything
+    else (a bound method, a callable object, a captured model or array) gives ``None``: there is no
+    stable way to tell whether it changed. The digest is taken again on every call, so a global
+    that is reassigned changes it too.
+    """
+    if not inspect.isfunction(function):
+        return None
+    encoder = _CodeEncoder(function.__module__)
+    try:
+        text = encoder.function(function, depth=0)
+    except (_Unstable, RecursionError, ValueError, TypeError):
+        return None
+    import hashlib
+    import sys
+
+    payload = f"{sys.implementation.cache_tag}|{text}"
+    return hashlib.sha256(payload.encode("utf-8", "backslashreplace")).hexdigest()
+
+
+class _CodeEncoder:
+    """Writes a function, and the values it depends on, as one canonical string (see :func:`code_digest`)."""
+
+    def __init__(self, module: str | None) -> None:
+        self.module = module
+        self.seen: dict[int, int] = {}  # id(function) -> its number, for recursion and repeats
+        self.size = 0
+
+    def _count(self, text: str) -> str:
+        self.size += len(text)
+        if self.size > _DIGEST_LIMIT:
+            raise _Unstable("too much data to digest")
+        return text
+
+    def function(self, function: Any, depth: int) -> str:
+        if id(function) in self.seen:
+            return f"fn#{self.seen[id(function)]}"
+        self.seen[id(function)] = len(self.seen)
+        code = function.__code__
+        cells = [self._cell(cell, depth) for cell in function.__closure__ or ()]
+        names: set[str] = set()
+        code_text = self.code(code, names, depth)
+        scope = function.__globals__
+        used = [f"{name}={self.global_value(scope[name], depth)}" for name in sorted(names) if name in scope]
+        return self._count(
+            f"fn({code_text};defaults={self.value(function.__defaults__, depth)};"
+            f"kwdefaults={self.value(function.__kwdefaults__, depth)};closure=[{','.join(cells)}];"
+            f"globals=[{','.join(used)}])"
+        )
+
+    def _cell(self, cell: Any, depth: int) -> str:
+        try:
+            contents = cell.cell_contents
+        except ValueError:  # an empty cell (a name not assigned yet)
+            return "<empty>"
+        return self.value(contents, depth)
+
+    def code(self, code: Any, names: set[str], depth: int) -> str:
+        """A code object: bytecode, constants (recursively), names; the global names it may read go to ``names``."""
+        if depth > 50:
+            raise _Unstable("nested too deeply")
+        names.update(code.co_names)
+        consts = [
+            self.code(const, names, depth + 1) if inspect.iscode(const) else self.value(const, depth + 1)
+            for const in code.co_consts
+        ]
+        fields = (  # co_flags without the __future__ bits: what they change shows in the bytecode
+            code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_flags & 0xFFFF,
+            code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars,
+        )
+        table = getattr(code, "co_exceptiontable", b"")
+        return self._count(f"code({code.co_code.hex()};{table.hex()};{ascii(fields)};[{','.join(consts)}])")
+
+    def value(self, value: Any, depth: int) -> str:
+        """Plain data by value (containers in a canonical order), functions by digest; else unstable."""
+        if depth > 50:
+            raise _Unstable("nested too deeply")
+        kind = type(value)
+        if kind is int:
+            return self._count(f"int:{value:x}")  # hex has no digit limit, unlike str(int)
+        if kind in _PLAIN:
+            return self._count(f"{kind.__name__}:{ascii(value)}")
+        if kind in (tuple, list):
+            return self._count(f"{kind.__name__}[{','.join(self.value(item, depth + 1) for item in value)}]")
+        if kind in (set, frozenset):
+            return self._count(f"{kind.__name__}[{','.join(sorted(self.value(item, depth + 1) for item in value))}]")
+        if kind is dict:
+            items = sorted(f"{self.value(k, depth + 1)}:{self.value(v, depth + 1)}" for k, v in value.items())
+            return self._count(f"dict[{','.join(items)}]")
+        if inspect.isfunction(value):
+            return self.function(value, depth + 1)
+        raise _Unstable(f"cannot digest a {kind.__name__}")
+
+    def global_value(self, value: Any, depth: int) -> str:
+        """A global the function reads: library code by name, same-module functions and data by value."""
+        if inspect.ismodule(value):
+            return f"module:{value.__name__}"
+        if inspect.isclass(value):
+            return f"class:{value.__module__}.{value.__qualname__}"
+        if inspect.isbuiltin(value) and (value.__self__ is None or inspect.ismodule(value.__self__)):
+            return f"builtin:{getattr(value, '__module__', None)}.{value.__qualname__}"
+        if inspect.isfunction(value) and value.__module__ != self.module:
+            return f"function:{value.__module__}.{value.__qualname__}"
+        return self.value(value, depth + 1)
+
+
 class ToolTimeoutError(TimeoutError):
     """A tool call ran past its deadline (raised by :func:`call_with_timeout`, so that a tool's own
     ``TimeoutError`` can be told apart from the environment's deadline)."""
@@ -237,7 +355,8 @@ def call_with_timeout(function: Callable[[], Any], timeout_s: float | None) -> A
 
     worker = threading.Thread(target=target, name="genagent-tool-call", daemon=True)
     worker.start()
-    worker.join(timeout_s)
+    # join() raises OverflowError past TIMEOUT_MAX (about 292 years): wait that long at most.
+    worker.join(min(timeout_s, threading.TIMEOUT_MAX))
     if worker.is_alive():
         raise ToolTimeoutError(f"the generator did not answer within {timeout_s:g} s")
     if "error" in outcome:

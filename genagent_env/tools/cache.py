@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from genagent_env.checks import short_repr
+
 if TYPE_CHECKING:
     from PIL.Image import Image
 
@@ -51,6 +53,9 @@ class CacheStats:
         disk_hits: The hits read from the on-disk cache.
         generator_calls: ``generate()`` calls made for the misses (a batch of misses is one call).
         evictions: Entries dropped from memory to respect the bounds.
+        disk_errors: Reads, writes or removals in the on-disk cache that failed (a read-only or
+            full disk, a file that cannot be removed). Each is a miss or an entry kept in memory
+            only; the step goes on.
     """
 
     hits: int = 0
@@ -58,6 +63,7 @@ class CacheStats:
     disk_hits: int = 0
     generator_calls: int = 0
     evictions: int = 0
+    disk_errors: int = 0
 
 
 class GenerationCache:
@@ -77,9 +83,11 @@ class GenerationCache:
         directory: str | os.PathLike[str] | None = None,
     ) -> None:
         if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 0:
-            raise ValueError(f"max_entries must be a non-negative integer, got {max_entries!r}")
+            raise ValueError(f"max_entries must be a non-negative integer, got {short_repr(max_entries)}")
         if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0):
-            raise ValueError(f"max_bytes must be a non-negative integer or None, got {max_bytes!r}")
+            raise ValueError(f"max_bytes must be a non-negative integer or None, got {short_repr(max_bytes)}")
+        if directory is not None and not isinstance(directory, (str, os.PathLike)):
+            raise TypeError(f"directory must be a path (str or os.PathLike) or None, got {short_repr(directory)}")
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.directory = Path(directory).expanduser() if directory is not None else None
@@ -87,12 +95,16 @@ class GenerationCache:
             self.directory.mkdir(parents=True, exist_ok=True)
         self._memory: OrderedDict[str, Image] = OrderedDict()
         self._bytes = 0
+        self._warned_disk = False
         self.stats = CacheStats()
 
     @classmethod
     def from_any(cls, value: GenerationCache | bool | Mapping[str, Any] | None) -> GenerationCache | None:
         """``True`` → a cache with the default bounds, ``False``/``None`` → no cache, a dict → the
-        keyword arguments of a new cache, a :class:`GenerationCache` → itself (shared)."""
+        keyword arguments of a new cache, a :class:`GenerationCache` → itself (shared).
+
+        Errors name ``generation_cache``: ``TypeError`` for a value of another type, ``ValueError``
+        for a dict with unknown keys or bad values, or a ``directory`` that cannot be made."""
         if isinstance(value, GenerationCache):
             return value
         if value is None or value is False:
@@ -100,9 +112,23 @@ class GenerationCache:
         if value is True:
             return cls()
         if isinstance(value, Mapping):
-            return cls(**value)
+            known = ("max_entries", "max_bytes", "directory")
+            unknown = [key for key in value if key not in known]
+            if unknown:
+                raise ValueError(
+                    f"generation_cache: unknown argument(s) {', '.join(sorted(map(short_repr, unknown)))}; "
+                    f"known: {', '.join(known)}"
+                )
+            try:
+                return cls(**value)
+            except (ValueError, TypeError) as error:
+                raise type(error)(f"generation_cache: {error}") from None
+            except OSError as error:
+                directory = value.get("directory")
+                raise ValueError(f"generation_cache: cannot use directory {directory!s}: {error}") from None
         raise TypeError(
-            f"generation_cache must be a bool, a dict of GenerationCache arguments or a GenerationCache, got {value!r}"
+            "generation_cache must be a bool, a dict of GenerationCache arguments (max_entries, max_bytes, directory) "
+            f"or a GenerationCache, got {short_repr(value)}"
         )
 
     # ------------------------------------------------------------------ keys
@@ -145,12 +171,13 @@ class GenerationCache:
         return image
 
     def put(self, key: str, image: Image) -> None:
-        """Store a copy of ``image`` under ``key`` in memory and, if there is a folder, on disk."""
+        """Store a copy of ``image`` under ``key`` in memory and, if there is a folder, on disk.
+        A failed disk write is counted in ``stats.disk_errors`` (warned about once) and never raised."""
         self._remember(key, image.copy())
         try:
             self._write_disk(key, image)
-        except OSError as error:  # a full or read-only disk costs the cache, not the episode
-            warnings.warn(f"generation cache: could not write to {self.directory}: {error}", stacklevel=2)
+        except Exception as error:  # noqa: BLE001 - a full or read-only disk costs the cache, not the episode
+            self._disk_error("write to", error)
 
     def clear(self) -> None:
         """Empty the memory (not the folder) and reset the counters."""
@@ -174,6 +201,7 @@ class GenerationCache:
             "disk_hits": self.stats.disk_hits,
             "generator_calls": self.stats.generator_calls,
             "evictions": self.stats.evictions,
+            "disk_errors": self.stats.disk_errors,
             "entries": len(self._memory),
             "bytes": self._bytes,
         }
@@ -198,23 +226,42 @@ class GenerationCache:
         return self.directory / key[:2] / f"{key}.png"
 
     def _read_disk(self, key: str) -> Image | None:
+        """The image on disk under ``key``, or ``None``: a missing file, a bad file (removed, if
+        the folder allows it, so that it is written again) or a file-system error are all misses."""
         if self.directory is None:
-            return None
-        path = self._path(key)
-        if not path.is_file():
             return None
         from PIL import Image as PILImage
 
+        path = self._path(key)
         try:
+            if not path.is_file():
+                return None
             with PILImage.open(path) as opened:
                 return opened.convert("RGB")
         except OSError as error:
-            if error.errno is None:  # PIL's "truncated" or "cannot identify": a bad file, regenerate it
-                path.unlink(missing_ok=True)
-            return None  # a file-system error (too many open files, NFS): keep the file, miss this time
-        except (ValueError, SyntaxError, PILImage.DecompressionBombError):  # a foreign or hostile file
+            if error.errno is not None:  # a file-system error (permissions, too many open files, NFS)
+                self._disk_error("read", error)
+                return None  # keep the file, miss this time
+        except Exception:  # noqa: BLE001 - PIL raises many types on a foreign or hostile file
+            pass
+        try:  # a bad file (PIL's "truncated", "cannot identify", a decompression bomb): regenerate it
             path.unlink(missing_ok=True)
-            return None
+        except OSError as error:  # a read-only folder: it stays, and is a miss every time
+            self._disk_error("remove a corrupt entry from", error)
+        return None
+
+    def _disk_error(self, action: str, error: BaseException) -> None:
+        """Count a failed disk operation; warn about the first one only (the counter has the rest)."""
+        self.stats.disk_errors += 1
+        if not self._warned_disk:
+            self._warned_disk = True
+            warnings.warn(
+                f"generation cache: could not {action} {self.directory} ({type(error).__name__}: {error}); images are "
+                "generated again and kept in memory. Later disk errors are counted in info['generation_cache']"
+                "['disk_errors'] without a warning.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
 
     def _write_disk(self, key: str, image: Image) -> None:
         if self.directory is None:
