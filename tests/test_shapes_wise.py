@@ -1,0 +1,127 @@
+"""The shapes-wise suite: knowledge prompts with literal, pixel-verified checklists."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genagent_env.shapes.failures import FailureRates, plan_scene
+from genagent_env.shapes.generator import ShapesGenerator
+from genagent_env.shapes.knowledge import KNOWLEDGE_FILE, heldout_ids, load_knowledge
+from genagent_env.shapes.reader import read_prompt, task_from_prompt
+from genagent_env.shapes.renderer import render
+from genagent_env.shapes.verifier import ShapesVerifier
+from genagent_env.shapes.wise_suite import combination_key, make_shapes_wise
+from genagent_env.tasks.schema import normalize_task
+from genagent_env.tools.base import GenerationRequest
+
+NO_FAILURES = FailureRates(drop=0, miscount=0, leak=0, drift=0, spatial=0, size=0, stray=0)
+
+
+@pytest.fixture(scope="module")
+def splits() -> dict[str, list[dict]]:
+    return {"test": make_shapes_wise("test"), "train": make_shapes_wise("train")}
+
+
+def _items(task: dict) -> list[list[tuple]]:
+    return sorted(sorted(item.items()) for item in task["include"])
+
+
+def test_sizes_categories_and_labels(splits):
+    test, train = splits["test"], splits["train"]
+    assert len(test) == 240 and len(train) == 3600
+    categories = {t["wise"]["Category"] for t in test}
+    assert categories == {"Cultural", "Time", "Space", "Biology", "Physics", "Chemistry"}
+    for category in categories:
+        members = [t for t in test if t["wise"]["Category"] == category]
+        assert len(members) == 40 and sum(t["wise"]["heldout_fact"] for t in members) == 10
+    for task in test + train:
+        assert normalize_task(task)["include"] == task["include"]  # canonical GenEval++ items
+        assert task["tag"] in ("color", "count", "color_count", "color_pos", "pos_count", "multi_count")
+
+
+def test_every_prompt_is_verifiable_through_its_literal_rewrite(splits):
+    """The literal rewrite (``wise["Explanation"]``) reads back to exactly the checklist, and the
+    checklist drawn without mistakes passes the pixel verifier."""
+    verifier = ShapesVerifier()
+    tasks = splits["test"] + splits["train"][::3]
+    rng = np.random.default_rng(0)
+    images = []
+    for task in tasks:
+        literal = task["wise"]["Explanation"]
+        assert _items(task_from_prompt(literal)) == _items(task), literal
+        plan, _ = plan_scene(read_prompt(literal), NO_FAILURES, rng)
+        pixels, _ = render(plan, 128, 128, rng)
+        images.append(pixels)
+    scores = verifier.score(images, tasks)
+    failed = [t["wise"]["Explanation"] for t, s in zip(tasks, scores) if not s.passed]
+    assert failed == []
+
+
+def test_splits_share_no_combination_no_prompt_and_hold_facts_out(splits):
+    test, train = splits["test"], splits["train"]
+    assert not {combination_key(t) for t in test} & {combination_key(t) for t in train}
+    assert not {t["prompt"] for t in test} & {t["prompt"] for t in train}
+    held = heldout_ids(load_knowledge())
+    train_facts = {f for t in train for f in t["wise"]["facts"]}
+    assert not held & train_facts  # held-out facts never appear in training
+    for task in test:
+        facts = set(task["wise"]["facts"])
+        assert task["wise"]["heldout_fact"] == bool(facts & held)
+        if not task["wise"]["heldout_fact"]:
+            assert facts <= train_facts  # a new combination of facts seen in training
+
+
+def test_a_knowledge_prompt_passed_through_mostly_fails_and_the_rewrite_mostly_passes(splits):
+    test = splits["test"]
+    generator, verifier = ShapesGenerator("medium"), ShapesVerifier()
+
+    def pass_rate(prompts: list[str]) -> float:
+        images = generator.generate([GenerationRequest(p, seed=i) for i, p in enumerate(prompts)])
+        return float(np.mean([s.passed for s in verifier.score(images, test)]))
+
+    as_written = pass_rate([t["prompt"] for t in test])
+    literal = pass_rate([t["wise"]["Explanation"] for t in test])
+    assert as_written <= 0.2 and literal >= 0.4 and literal > 3 * as_written
+
+
+def test_the_knowledge_table_loads_from_its_file_and_users_can_extend_it(tmp_path: Path):
+    shipped = json.loads(KNOWLEDGE_FILE.read_text())
+    assert {f.id for f in load_knowledge()} == {f["id"] for f in shipped["facts"]}
+    extra = {"id": "my-ketchup", "kind": "color", "value": "red", "category": "Biology",
+             "phrases": ["the colour of ketchup"]}
+    mine = tmp_path / "knowledge.json"
+    mine.write_text(json.dumps({"facts": [*shipped["facts"], extra]}))
+    tasks = make_shapes_wise("train", knowledge=mine)
+    assert any("ketchup" in t["prompt"] for t in tasks)
+
+
+@pytest.mark.parametrize("fact, message", [
+    ({"id": "x", "kind": "color", "value": "red", "category": "Biology", "phrases": ["as red as a tomato"]},
+     "names the value literally"),
+    ({"id": "x", "kind": "count", "value": 3, "category": "Time", "phrases": ["as many as a tripod has legs"]},
+     "{things}"),
+    ({"id": "x", "kind": "shape", "value": "octagon", "category": "Space", "phrases": ["a stop sign"]}, "value"),
+    ({"id": "x", "kind": "color", "value": "red", "category": "Sport", "phrases": ["the colour of a cherry"]},
+     "category"),
+])
+def test_a_bad_fact_is_refused_naming_the_file_and_the_fact(tmp_path: Path, fact: dict, message: str):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"facts": [fact]}))
+    with pytest.raises(ValueError, match=message) as error:
+        load_knowledge(path)
+    assert str(path) in str(error.value) and "'x'" in str(error.value)
+
+
+def test_the_suite_runs_in_the_env_and_the_teacher_solves_it():
+    import gymnasium as gym
+
+    from agents import make_agent, run_episode
+
+    env = gym.make("genagent_env:GenAgent-v0", suite="shapes-wise", privileged=True, max_rounds=4)
+    passed = [run_episode(env, make_agent("scripted"), seed=i, options={"task_index": i}).passed for i in range(12)]
+    assert sum(passed) >= 9
+    assert env.unwrapped.tasks[0]["wise"]["Explanation"]
