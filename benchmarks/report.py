@@ -75,19 +75,32 @@ from genagent_env.tasks.wise import WISE_WEIGHTS, wise_group, wise_overall
 
 #: The six GenEval tags, in the order of GenEval's and the paper's tables.
 GENEVAL_TAGS: tuple[str, ...] = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
+#: The two extra tables of a shapes-wise run: its held-out-facts subset, and its tasks by GenEval++ tag.
+SHAPES_WISE_HELDOUT = "shapes-wise:held-out facts"
+SHAPES_WISE_TAGS = "shapes-wise:tags"
 #: The benchmarks in the order their tables appear, with the columns each always shows.
 BENCHMARK_COLUMNS: dict[str, tuple[str, ...]] = {
     "geneval++": GENEVAL_PP_TAGS,
     "geneval": GENEVAL_TAGS,
     "wise": tuple(WISE_WEIGHTS),
+    "shapes-wise": tuple(WISE_WEIGHTS),
+    SHAPES_WISE_HELDOUT: tuple(WISE_WEIGHTS),
+    SHAPES_WISE_TAGS: (),
     "custom": (),
 }
-BENCHMARK_TITLES: dict[str, str] = {"geneval++": "GenEval++", "geneval": "GenEval", "wise": "WISE", "custom": "Custom"}
+BENCHMARK_TITLES: dict[str, str] = {
+    "geneval++": "GenEval++", "geneval": "GenEval", "wise": "WISE", "shapes-wise": "shapes-wise (WISE categories)",
+    SHAPES_WISE_HELDOUT: "shapes-wise, tasks with a fact held out of training",
+    SHAPES_WISE_TAGS: "shapes-wise by GenEval++ tag", "custom": "Custom",
+}
 #: What the overall score of each benchmark is, as written in the reports.
 OVERALL_DEFINITIONS: dict[str, str] = {
     "geneval++": "mean of the tag pass rates",
     "geneval": "mean of the tag pass rates",
     "wise": "WiScore per category, weighted 0.4/0.167/0.133/0.1/0.1/0.1 (wise_overall)",
+    "shapes-wise": "pass rate per WISE category, weighted 0.4/0.167/0.133/0.1/0.1/0.1 as WISE weighs them",
+    SHAPES_WISE_HELDOUT: "pass rate per WISE category, weighted as WISE weighs them (over the categories present)",
+    SHAPES_WISE_TAGS: "mean of the tag pass rates",
     "custom": "mean of the tag pass rates",
 }
 #: What each known tag (or WISE category) column holds, for the column legend.
@@ -316,7 +329,7 @@ def column_of(record: Mapping[str, Any]) -> str:
     WISE category."""
     benchmark = record.get("benchmark", "custom")
     tag = str(record.get("tag", ""))
-    if benchmark == "wise":
+    if benchmark in ("wise", "shapes-wise", SHAPES_WISE_HELDOUT):
         return wise_group(record if isinstance(record.get("wise"), Mapping) else {"Category": tag})
     if benchmark == "geneval++":
         return GENEVAL_PP_ALIASES.get(tag, tag)
@@ -337,6 +350,18 @@ def oracle_agents(records: Iterable[Mapping[str, Any]]) -> frozenset[str]:
     return frozenset(oracles)
 
 
+def _views(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The tables a record counts in: its benchmark's, and for shapes-wise also the table by
+    GenEval++ tag and, when the task uses a fact held out of training, the held-out table."""
+    if record.get("benchmark") != "shapes-wise":
+        return [record]
+    views: list[Mapping[str, Any]] = [record, {**record, "benchmark": SHAPES_WISE_TAGS}]
+    wise = record.get("wise")
+    if isinstance(wise, Mapping) and wise.get("heldout_fact") is True:
+        views.append({**record, "benchmark": SHAPES_WISE_HELDOUT})
+    return views
+
+
 def _value(record: Mapping[str, Any]) -> float:
     """What a record contributes to its column: the WiScore for WISE, pass/fail otherwise."""
     if record.get("benchmark") == "wise":
@@ -351,7 +376,7 @@ def _overall(benchmark: str, values: Mapping[str, float]) -> tuple[float, bool]:
         return math.nan, True
     expected = BENCHMARK_COLUMNS.get(benchmark, ())
     partial = any(column not in present for column in expected)
-    if benchmark == "wise":
+    if benchmark in ("wise", "shapes-wise", SHAPES_WISE_HELDOUT):
         if not partial:
             return wise_overall(present), False
         weights = {column: WISE_WEIGHTS[column] for column in present}
@@ -369,7 +394,8 @@ def build_rows(records: Iterable[Mapping[str, Any]]) -> list[Row]:
     """The leaderboard rows of a set of records, sorted by benchmark, agent, generator, rounds."""
     grouped: dict[RowKey, list[Mapping[str, Any]]] = defaultdict(list)
     for record in records:
-        grouped[row_key(record)].append(record)
+        for view in _views(record):
+            grouped[row_key(view)].append(view)
     oracles = oracle_agents(r for group in grouped.values() for r in group)
     order = {name: index for index, name in enumerate(BENCHMARK_COLUMNS)}
     rows = [_build_row(key, group, key.agent in oracles) for key, group in grouped.items()]

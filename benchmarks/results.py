@@ -37,7 +37,7 @@ GENEVAL_PP_ALIASES: dict[str, str] = {
 _SURROGATE = re.compile("[\ud800-\udfff]")
 RESULTS_FILE = "results.jsonl"
 RUN_FILE = "run.json"
-Benchmark = Literal["geneval++", "geneval", "wise", "custom"]
+Benchmark = Literal["geneval++", "geneval", "wise", "shapes-wise", "custom"]
 
 
 class RewardComponents(TypedDict):

@@ -111,8 +111,8 @@ class Args:
     """split of a registered suite (shapes-geneval: test or train)"""
     scorer: str = "shapes"
     """scorer: a registered name (shapes, clip, detector, vlm-judge) or module:factory"""
-    benchmark: Literal["auto", "geneval++", "geneval", "wise", "custom"] = "auto"
-    """how results aggregate; auto guesses from the suite (GenEval++ tags, GenEval tags, WISE tasks)"""
+    benchmark: Literal["auto", "geneval++", "geneval", "wise", "shapes-wise", "custom"] = "auto"
+    """how results aggregate; auto guesses from the suite (shapes-wise, GenEval++ tags, GenEval tags, WISE tasks)"""
     tasks_per_tag: int | None = None
     """use only the first N tasks of each tag"""
     limit: int | None = None
@@ -270,6 +270,8 @@ def guess_benchmark(suite: str, tasks: Sequence[Mapping[str, Any]]) -> Benchmark
 
     if suite.startswith("shapes-geneval"):
         return "geneval++"
+    if suite.startswith("shapes-wise"):  # pixel-verified: pass rates per WISE category
+        return "shapes-wise"
     tags = {task["tag"] for task in tasks}
     if all("wise" in task for task in tasks):
         return "wise"

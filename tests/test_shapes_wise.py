@@ -125,3 +125,22 @@ def test_the_suite_runs_in_the_env_and_the_teacher_solves_it():
     passed = [run_episode(env, make_agent("scripted"), seed=i, options={"task_index": i}).passed for i in range(12)]
     assert sum(passed) >= 9
     assert env.unwrapped.tasks[0]["wise"]["Explanation"]
+
+
+def test_a_shapes_wise_run_is_reported_per_category_with_the_heldout_subset_and_the_tags(tmp_path: Path):
+    from benchmarks.report import SHAPES_WISE_HELDOUT, SHAPES_WISE_TAGS, build_rows
+    from benchmarks.results import load_results
+    from benchmarks.run import Args, run
+
+    out = run(Args(suite="shapes-wise", agents=("passthrough",), generators=("shapes-medium",), max_rounds=(1,),
+                   seeds=1, out=tmp_path / "run", quiet=True))
+    records = load_results(out)
+    assert {r["benchmark"] for r in records} == {"shapes-wise"} and len(records) == 240
+    rows = {row.key.benchmark: row for row in build_rows(records)}
+    assert set(rows) == {"shapes-wise", SHAPES_WISE_HELDOUT, SHAPES_WISE_TAGS}
+    assert rows["shapes-wise"].columns[:6] == ("Cultural", "Time", "Space", "Biology", "Physics", "Chemistry")
+    assert rows["shapes-wise"].n == 240 and rows[SHAPES_WISE_HELDOUT].n == 60 and rows[SHAPES_WISE_TAGS].n == 240
+    held = [r for r in records if r["wise"]["heldout_fact"]]
+    cultural = [r["passed"] for r in held if r["wise"]["Category"] == "Cultural"]
+    assert rows[SHAPES_WISE_HELDOUT].per_seed["Cultural"][0] == pytest.approx(sum(cultural) / len(cultural))
+    assert "color" in rows[SHAPES_WISE_TAGS].columns
