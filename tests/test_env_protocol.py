@@ -260,7 +260,9 @@ def test_info_contract(colour_env):
     tool = info["messages"][-1]
     assert tool["role"] == "tool" and tool["content"][0]["type"] == "image"
     assert isinstance(tool["content"][0]["image"], Image.Image)
-    assert json.dumps(info["messages"][:3])  # everything but the images is plain data
+    # everything but the images is plain data: it survives a JSON round trip unchanged
+    plain = [*info["messages"][:3], {**tool, "content": [part for part in tool["content"] if part["type"] != "image"]}]
+    assert json.loads(json.dumps(plain)) == plain and len(plain[-1]["content"]) == 1
     privileged = colour_env(privileged=True)
     _, info = privileged.reset(options={"task_index": 1})
     assert info["task"]["include"][0]["color"] == "green"
@@ -276,17 +278,69 @@ def test_text_observation_is_cleaned_and_cut(colour_env):
     assert info["messages"][1]["content"] == "something red"
 
 
-def test_reward_weights_are_configurable(colour_env):
-    env = colour_env(
-        reward_weights={"outcome": 1.0, "reflection": 0.0, "format_penalty": 0.5, "continuous_outcome": True}
-    )
+def _play_pass_with_violation(env) -> dict:
+    """Image 1 passes (red), submitted without a judge: 1 violation, 1 correct decision of 1."""
     env.reset(seed=0, options={"task_index": 0})
+    env.step(call(seed=2))
+    *_, info = env.step("<answer>done</answer>")
+    return info
+
+
+def _play_grey_submitted_after_a_good_retry(env) -> dict:
+    """A violation, then a grey miss, a correct retry to a red image, and the grey one submitted:
+    1 violation, 1 correct decision of 2, a failing final image with a graded score below 1."""
+    env.reset(seed=0, options={"task_index": 0})
+    env.step("hello")
     env.step(call(seed=1))
-    _, reward, *_ , info = env.step("<answer>done</answer>")  # grey image, missing judge
-    assert info["reward_components"]["format"] == -0.5
-    assert 0.0 < info["reward_components"]["outcome"] < 1.0
+    env.step(call(seed=2, judge="grey, not red"))
+    *_, info = env.step("<judge>the first one</judge><answer>image_1</answer>")
+    return info
+
+
+@pytest.mark.parametrize("weights", [
+    {},
+    {"outcome": 1.0, "reflection": 0.0, "format_penalty": 0.5, "continuous_outcome": True},
+    {"outcome": 0.25, "reflection": 0.6, "format_penalty": 0.05},
+    {"outcome": 2.0, "reflection": 1.5, "format_penalty": 0.0, "continuous_outcome": False},
+    {"outcome": 0.0, "reflection": 0.45, "format_penalty": 3.0, "continuous_outcome": True},
+])
+def test_reward_weights_are_configurable(colour_env, weights):
+    from tests.helpers import ColourScorer, paint
+
+    w = {"outcome": 0.7, "reflection": 0.3, "format_penalty": 0.2, "continuous_outcome": False, **weights}
+    env = colour_env(reward_weights=weights)
+    grey_score = ColourScorer().score([paint("something red", 1)], [COLOUR_TASKS[0]])[0].score
+    assert 0.5 < grey_score < 0.9  # graded, so continuous_outcome has something to change
+    for play, (passed, score, accuracy) in ((_play_pass_with_violation, (True, 1.0, 1.0)),
+                                           (_play_grey_submitted_after_a_good_retry, (False, grey_score, 0.5))):
+        info = play(env)
+        assert info["violations"] == 1 and info["passed"] is passed
+        assert [d["correct"] for d in info["decisions"]] == ([True] if passed else [True, False])
+        expected = {
+            "outcome": w["outcome"] * (score if w["continuous_outcome"] else float(passed)),
+            "reflection": w["reflection"] * accuracy,
+            "format": -w["format_penalty"],
+        }
+        assert info["reward_components"] == pytest.approx(expected), (play.__name__, weights)
+    env.reset(seed=0, options={"task_index": 0})
+    env.step(call(seed=2))
+    *_, info = env.step("<judge>red</judge><answer>done</answer>")  # no violation: no penalty
+    assert info["reward_components"] == pytest.approx(
+        {"outcome": w["outcome"], "reflection": w["reflection"], "format": 0.0})
     with pytest.raises(ValueError):
         colour_env(reward_weights={"outcomes": 1.0})
+
+
+def test_the_reward_is_the_sum_of_its_components_under_any_weights(colour_env):
+    env = colour_env(reward_weights={"outcome": 0.25, "reflection": 0.6, "format_penalty": 0.05,
+                                     "continuous_outcome": True})
+    env.reset(seed=0, options={"task_index": 0})
+    env.step("hello")
+    env.step(call(seed=1))
+    env.step(call(seed=2, judge="grey, not red"))
+    _, reward, terminated, _, info = env.step("<judge>the first one</judge><answer>image_1</answer>")
+    assert terminated and reward == pytest.approx(sum(info["reward_components"].values()))
+    assert reward != pytest.approx(0.7 * 0 + 0.3 * 0.5 - 0.2)  # not the default weights' reward
 
 
 def test_set_state_branches_reproduce_the_same_future(colour_env):
@@ -355,4 +409,5 @@ def test_suite_from_a_geneval_file(tmp_path, colour_env):
     bad.write_text('{"prompt": "x", "include": [{"class": "a", "position": ["inside", 0]}]}\n')
     with pytest.raises(ValueError, match="bad.jsonl:1"):
         colour_env(suite=str(bad))
-    assert COLOUR_TASKS[0]["id"] == "c/0"
+    obs, info = env.reset(options={"task_index": 1})  # the env plays the file's tasks
+    assert obs["text"] == "two blue things" and info["task_id"] == "evaluation_metadata/00001"

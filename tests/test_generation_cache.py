@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,8 +107,8 @@ def test_max_bytes_bounds_memory_and_an_oversized_image_is_not_kept():
     cache.put("huge", solid((9, 9, 9), size=10))  # 400 bytes, more than the whole budget
     assert cache.get("huge") is None
     assert len(cache) == 2 and cache.nbytes == 128 and cache.stats.evictions == 1  # nothing else was dropped
-    assert cache.info() == {"hits": 0, "misses": 0, "disk_hits": 0, "generator_calls": 0, "evictions": 1,
-                            "entries": 2, "bytes": 128}
+    assert cache.info() == {"hits": 0, "misses": 0, "disk_hits": 0, "disk_errors": 0, "generator_calls": 0,
+                            "evictions": 1, "entries": 2, "bytes": 128}
 
 
 # ------------------------------------------------------------------------------------- keys
@@ -278,13 +279,31 @@ def test_a_failing_batch_is_retried_per_request_so_only_the_culprit_fails():
     assert tool.calls == [[requests[1]]] and isinstance(out[1], RuntimeError)
 
 
+class Stuck(Noise):
+    """Hangs until released (at most 30 s), recording each call as it starts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Any]:
+        self.calls.append(list(requests))
+        self.release.wait(30)
+        return [noise(r.prompt, r.seed) for r in requests]
+
+
 def test_a_stuck_tool_times_out_once_for_the_batch_and_once_alone_not_once_per_request():
-    tool = Noise(sleep_s=0.5)
+    tool = Stuck()
     requests = [GenerationRequest(str(k), k) for k in range(4)]
     start = time.perf_counter()
-    out = generate_requests(tool, requests, timeout_s=0.05)
-    assert time.perf_counter() - start < 0.4  # 4 x 0.05 for the batch, 0.05 for the first alone
-    assert all(isinstance(o, TimeoutError) for o in out) and len(tool.calls) == 2
+    try:
+        out = generate_requests(tool, requests, timeout_s=0.05)
+    finally:
+        elapsed = time.perf_counter() - start
+        tool.release.set()
+    assert all(isinstance(o, TimeoutError) for o in out)
+    assert tool.calls == [requests, requests[:1]]  # the batch, then the first alone; the rest not tried
+    assert elapsed < 10  # gave up on the stuck tool (which holds for 30 s) instead of waiting for it
 
 
 class PerRequestSleep(Noise):
@@ -293,10 +312,25 @@ class PerRequestSleep(Noise):
         return super().generate(requests)
 
 
-def test_the_deadline_is_per_request_so_a_batch_is_not_held_to_the_deadline_of_one():
+def test_the_deadline_is_per_request_so_a_batch_is_not_held_to_the_deadline_of_one(monkeypatch):
+    from genagent_env.tools import dispatch
+
+    deadlines: list[float | None] = []
+    real = dispatch.call_with_timeout
+
+    def recording(function: Any, timeout_s: float | None) -> Any:
+        deadlines.append(timeout_s)
+        return real(function, timeout_s)
+
+    monkeypatch.setattr(dispatch, "call_with_timeout", recording)
     tool = PerRequestSleep()
-    out = generate_requests(tool, [GenerationRequest(str(k), k) for k in range(6)], timeout_s=0.1)
+    # 6 x 0.05 s of work: more than one request's deadline (0.25 s), far less than the batch's (1.5 s)
+    out = generate_requests(tool, [GenerationRequest(str(k), k) for k in range(6)], timeout_s=0.25)
     assert all(isinstance(o, Image.Image) for o in out) and len(tool.calls) == 1
+    assert deadlines == [pytest.approx(6 * 0.25)]
+    deadlines.clear()
+    generate_requests(tool, [GenerationRequest(str(k), k) for k in range(3)], timeout_s=0.25, batch_size=2)
+    assert deadlines == [pytest.approx(0.5), pytest.approx(0.25)]
 
 
 def test_a_user_timeout_error_inside_the_tool_is_retried_per_request():
@@ -347,11 +381,11 @@ def test_the_env_counts_cache_use_in_info():
     cache = GenerationCache()
     env = GenAgentEnv(suite=COLOUR_TASKS, generators={"paint": noise}, scorer=ColourScorer(), generation_cache=cache)
     env.reset(seed=0, options={"task_index": 0})
-    assert env.reset(seed=0)[1]["generation_cache"] == {"hits": 0, "misses": 0, "disk_hits": 0, "generator_calls": 0,
-                                                        "evictions": 0, "entries": 0, "bytes": 0}
+    assert env.reset(seed=0)[1]["generation_cache"] == {"hits": 0, "misses": 0, "disk_hits": 0, "disk_errors": 0,
+                                                        "generator_calls": 0, "evictions": 0, "entries": 0, "bytes": 0}
     call = json.dumps({"name": "paint", "arguments": {"prompt": "a red thing", "seed": 4}})
     *_, info = env.step(f"<tool_call>{call}</tool_call>")
-    assert info["generation_cache"] == {"hits": 0, "misses": 1, "disk_hits": 0, "generator_calls": 1,
+    assert info["generation_cache"] == {"hits": 0, "misses": 1, "disk_hits": 0, "disk_errors": 0, "generator_calls": 1,
                                         "evictions": 0, "entries": 1, "bytes": 16 * 16 * 4}
     assert "generation_cache" not in GenAgentEnv(suite=COLOUR_TASKS, generators={"paint": noise},
                                                  scorer=ColourScorer()).reset(seed=0)[1]

@@ -21,23 +21,94 @@ def _args(tmp_path: Path, **overrides: object) -> perf.Args:
     return perf.Args(**options)  # type: ignore[arg-type]
 
 
+NAME_END = 10 + 5 + 4 + 2 + 20  # world, size, N, gap, env name: the numeric columns follow
+
+
+def table_rows(lines: list[str]) -> dict[tuple[str, int, str], list[str]]:
+    """The printed table: (world, N, env name) -> [steps/s, images/s, x Sync, x limit, episodes/s,
+    x run_episodes] as printed."""
+    out = {}
+    for line in lines:
+        head = line[:NAME_END].split(None, 3)
+        if len(head) == 4 and head[0] in ("shapes", "diffusers") and head[1].isdigit():
+            out[(head[0], int(head[2]), head[3].strip())] = line[NAME_END:].split()[:6]
+    return out
+
+
+def measured(path: Path) -> dict[tuple[str, int, str], dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return {(r["setting"]["world"], r["setting"]["num_envs"], perf.MODE_NAMES[r["setting"]["mode"]]): r for r in rows}
+
+
+def _row(world: str, n: int, mode: str, images_per_s: float, episodes: bool = False) -> perf.Row:
+    setting = perf.Setting(world, 32 if world == "diffusers" else 128, n, mode, "cpu", 1)
+    if episodes:
+        return perf.Row(setting, None, images_per_s, 1.0, 16, episodes_per_s=images_per_s)
+    return perf.Row(setting, 4 * images_per_s, images_per_s, 1.0, 16)
+
+
+def test_the_report_computes_each_ratio_and_verdict_from_the_rows() -> None:
+    rows = [
+        _row("diffusers", 1, "sync", 10.0), _row("diffusers", 1, "genagent", 10.0), _row("diffusers", 1, "raw", 12.0),
+        _row("diffusers", 8, "sync", 10.0), _row("diffusers", 8, "genagent", 30.0), _row("diffusers", 8, "raw", 40.0),
+        _row("diffusers", 8, "rollout", 5.0, episodes=True), _row("diffusers", 8, "runner", 4.5, episodes=True),
+    ]
+    by_key = {row.setting.key(): row for row in rows}
+
+    def report(target: float) -> list[str]:
+        args = perf.Args(worlds=("diffusers",), sizes=(32,), nums=(1, 8), steps=1, target=target)
+        return perf.report(args, by_key, "test device")
+
+    lines = report(0.8)
+    table = table_rows(lines)
+    assert table[("diffusers", 8, "GenAgentVectorEnv")][:4] == ["120.0", "30.0", "3.00", "0.75"]
+    assert table[("diffusers", 8, "SyncVectorEnv")][2:4] == ["1.00", "0.25"]
+    assert table[("diffusers", 8, "raw batched call")][2:4] == ["4.00", "1.00"]
+    assert table[("diffusers", 8, "leaderboard runner")][4:6] == ["4.5", "0.90"]
+    assert "diffusers 32x32 N=8: pipeline batching gain 3.33x, GenAgentVectorEnv over Sync 3.00x (0.90 of the gain)" \
+        in lines
+    verdicts = [line for line in lines if line.startswith("target:")]
+    assert verdicts == [
+        "target: diffusers 32x32 N=8 leaderboard runner / run_episodes = 0.90 (>= 0.8): PASS",
+        "target: diffusers 32x32 N=8 GenAgentVectorEnv / limit = 0.75 (>= 0.8): FAIL",
+    ]
+    assert [line.rsplit(" ", 1)[1] for line in report(0.7) if line.startswith("target:")] == ["PASS", "PASS"]
+    assert [line.rsplit(" ", 1)[1] for line in report(0.95) if line.startswith("target:")] == ["FAIL", "FAIL"]
+
+
 def test_perf_table_has_every_env_and_the_ratios(tmp_path: Path) -> None:
     lines = perf.main(_args(tmp_path))
-    table = [line for line in lines if line.split()[:2] == ["shapes", "128"]]  # the rows, not the notes
-    for name in ("SyncVectorEnv", "AsyncVectorEnv", "GenAgentVectorEnv", "raw batched call"):
-        assert sum(name in line for line in table) == 2, name  # N = 1 and N = 2
-    rows = [json.loads(line) for line in (tmp_path / "perf.jsonl").read_text().splitlines()]
-    assert len(rows) == 8 and all(row["images_per_s"] > 0 and row["images"] > 0 for row in rows)
-    sync_rows = [line for line in table if "SyncVectorEnv" in line and "Async" not in line]
-    assert all(line.split()[6] == "1.00" for line in sync_rows)  # each row's x Sync is its own ratio
-    assert any("pipeline batching gain" in line for line in lines)
+    table = table_rows(lines)
+    rows = measured(tmp_path / "perf.jsonl")
+    assert len(rows) == 8 and all(row["images_per_s"] > 0 and row["images"] > 0 for row in rows.values())
+    names = ("SyncVectorEnv", "AsyncVectorEnv", "GenAgentVectorEnv", "raw batched call")
+    assert set(table) == set(rows) == {("shapes", n, name) for n in (1, 2) for name in names}
+    for (world, n, name), printed in table.items():
+        row, sync, raw = rows[(world, n, name)], rows[(world, n, "SyncVectorEnv")], rows[(world, n, "raw batched call")]
+        assert printed[1] == f"{row['images_per_s']:.1f}"
+        assert printed[2] == f"{row['images_per_s'] / sync['images_per_s']:.2f}", (name, n)  # x Sync
+        assert printed[3] == f"{row['images_per_s'] / raw['images_per_s']:.2f}", (name, n)  # x limit
+    def speed(n: int, name: str) -> float:
+        return float(rows[("shapes", n, name)]["images_per_s"])
+
+    gain = speed(2, "raw batched call") / speed(1, "raw batched call")
+    speedup = speed(2, "GenAgentVectorEnv") / speed(2, "SyncVectorEnv")
+    (note,) = [line for line in lines if "pipeline batching gain" in line]
+    assert note.startswith(f"shapes 128x128 N=2: pipeline batching gain {gain:.2f}x, "
+                           f"GenAgentVectorEnv over Sync {speedup:.2f}x")
 
 
 def test_the_diffusers_row_times_the_real_pipeline_and_checks_the_target(tmp_path: Path) -> None:
     args = _args(tmp_path, worlds=("diffusers",), sizes=(32,), nums=(1, 8), modes=("sync", "genagent", "raw"), steps=1)
     lines = perf.main(args)
+    rows = measured(tmp_path / "perf.jsonl")
+    ratio = rows[("diffusers", 8, "GenAgentVectorEnv")]["images_per_s"] / rows[("diffusers", 8, "raw batched call")][
+        "images_per_s"]
     verdicts = [line for line in lines if line.startswith("target: diffusers 32x32 N=8")]
-    assert len(verdicts) == 1 and ("PASS" in verdicts[0] or "FAIL" in verdicts[0])
+    verdict = "PASS" if ratio >= args.target else "FAIL"
+    assert verdicts == [f"target: diffusers 32x32 N=8 GenAgentVectorEnv / limit = {ratio:.2f} (>= {args.target}): "
+                        f"{verdict}"]
+    assert table_rows(lines)[("diffusers", 8, "GenAgentVectorEnv")][3] == f"{ratio:.2f}"
 
 
 def test_an_interrupted_run_resumes_from_the_rows_already_measured(tmp_path: Path) -> None:
@@ -60,7 +131,10 @@ def test_the_runner_row_plays_whole_episodes_and_is_compared_with_run_episodes(t
     for row in rows.values():  # passthrough: one image per episode, at least one chunk of 8 x N episodes
         assert row["images"] >= 16 and row["images"] % 16 == 0
         assert row["episodes_per_s"] == row["images_per_s"] > 0
-    runner_line = next(line for line in lines if "leaderboard runner" in line)
     ratio = rows["runner"]["episodes_per_s"] / rows["rollout"]["episodes_per_s"]
-    assert runner_line.split()[-1] == f"{ratio:.2f}"
-    assert any(line.startswith("target: diffusers 32x32 N=2 leaderboard runner / run_episodes") for line in lines)
+    assert table_rows(lines)[("diffusers", 2, "leaderboard runner")][4:6] == [
+        f"{rows['runner']['episodes_per_s']:.1f}", f"{ratio:.2f}"]
+    verdict = "PASS" if ratio >= args.target else "FAIL"
+    verdicts = [line for line in lines if line.startswith("target:")]
+    assert verdicts == [f"target: diffusers 32x32 N=2 leaderboard runner / run_episodes = {ratio:.2f} "
+                        f"(>= {args.target}): {verdict}"]

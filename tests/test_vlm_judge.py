@@ -179,29 +179,155 @@ def test_bad_arguments_are_clear():
 # ------------------------------------------------------------------ the tiny model
 
 
-def test_tiny_vlm_judge_results_have_the_documented_shape(tiny):
+class Steer:
+    """Makes the tiny model say chosen words: in each ``model.generate`` call (the next entry of
+    ``calls``, the last one repeating), row r of the batch says ``words[r % len(words)]`` and then
+    stops. A hook adds a large logit to the wanted token, so the real generate, left padding and
+    decoding all run."""
+
+    def __init__(self, model, processor, calls: list[list[str]]) -> None:
+        import torch
+
+        tokenizer = processor.tokenizer
+        self.calls = [[tokenizer.encode(word, add_special_tokens=False) for word in words] for words in calls]
+        self.eos, self.model, self.torch = tokenizer.eos_token_id, model, torch
+        self.words: list[list[int]] = []
+        self.step = 0
+        original = model.generate
+
+        def generate(*args, **kwargs):
+            self.words = self.calls.pop(0) if len(self.calls) > 1 else self.calls[0]
+            self.step = 0
+            return original(*args, **kwargs)
+
+        model.generate = generate
+        self.handle = model.lm_head.register_forward_hook(self.hook)
+
+    def hook(self, module, inputs, output):
+        output = output.clone()
+        for row in range(output.shape[0]):
+            tokens = self.words[row % len(self.words)]
+            output[row, -1, tokens[self.step] if self.step < len(tokens) else self.eos] += 1e4
+        self.step += 1
+        return output
+
+    def close(self) -> None:
+        self.handle.remove()
+        del self.model.generate  # the class's own again
+
+
+@pytest.fixture
+def steer(tiny):
+    made: list[Steer] = []
+
+    def make(calls: list[list[str]]) -> Steer:
+        if made:  # one steering at a time
+            made.pop().close()
+        made.append(Steer(*tiny, calls))
+        return made[-1]
+
+    yield make
+    if made:
+        made.pop().close()
+
+
+class Recording(VLMJudgeScorer):
+    """The real judge on the tiny model, keeping every reply it generated."""
+
+    def generate(self, conversations, max_new_tokens):
+        replies = super().generate(conversations, max_new_tokens)
+        self.replies = getattr(self, "replies", []) + replies
+        return replies
+
+
+def assert_checklist_score_follows_the_answers(score, answers: list, raw: list[str], threshold=None) -> None:
+    """The verdicts, score, pass and messages are what the parsed answers say."""
+    assert [c["ok"] for c in score.details["checks"]] == [a is True for a in answers]
+    assert score.details["raw"] == raw
+    fraction = sum(a is True for a in answers) / len(answers)
+    assert score.score == pytest.approx(fraction)
+    assert score.passed is (all(a is True for a in answers) if threshold is None else fraction >= threshold)
+    assert score.details["failed"] == [c["message"] for c in score.details["checks"] if not c["ok"]]
+    for check, answer in zip(score.details["checks"], answers):
+        said = "unreadable" if answer is None else ("said yes" if answer else "said no")
+        assert said in check["message"]
+
+
+def test_tiny_vlm_judge_results_follow_its_replies(tiny):
     model, processor = tiny
-    judge = VLMJudgeScorer(model, processor, device="cpu", max_new_tokens=3, batch_size=4)
+    judge = Recording(model, processor, device="cpu", max_new_tokens=3, batch_size=4)
     assert isinstance(judge, Scorer) and isinstance(judge, PairwiseComparator)
-    scores = judge.score([RED, BLUE], [TASK, judge.parse_prompt("a cat in a hat")])
-    for score, n in zip(scores, (6, 1)):
-        assert isinstance(score.passed, bool) and 0.0 <= score.score <= 1.0
-        assert len(score.details["checks"]) == n and len(score.details["raw"]) == n
-        assert set(score.details["checks"][0]) == {"check", "item", "ok", "message"}
-        json.dumps(score.to_dict())  # details are plain data
-    assert judge.compare([TASK], [RED], [BLUE])[0] in (-1, 0, 1)
-    judge.procedure, judge.threshold = "wise", 0.7
-    (wise,) = judge.score([RED], [TASK])
-    assert {"consistency", "realism", "aesthetic_quality", "wiscore"} <= set(wise.details)
-    checklist = VLMJudgeScorer(model, processor, question_style="checklist", max_new_tokens=3)
-    assert len(checklist.score([RED], [TASK])[0].details["checks"]) == 6
+    bare = judge.parse_prompt("a cat in a hat")
+    scores = judge.score([RED, BLUE], [TASK, bare])
+    assert len(judge.replies) == 6 + 1  # one question per check, one for the bare prompt
+    replies = iter(judge.replies)
+    for score, task, n in zip(scores, (TASK, bare), (6, 1)):
+        raw = [next(replies) for _ in range(n)]
+        assert [(c["check"], c["item"]) for c in score.details["checks"]] == [
+            (q["check"], q["item"]) for q in checklist_questions(task)]
+        assert_checklist_score_follows_the_answers(score, [parse_yes_no(r) for r in raw], raw)
+        assert score.details["procedure"] == "geneval++"
+        assert json.loads(json.dumps(score.to_dict())) == score.to_dict()  # details are plain data
+
+    # Batching changes nothing: the same replies one conversation at a time.
+    one_by_one = Recording(model, processor, device="cpu", max_new_tokens=3, batch_size=1)
+    assert [s.to_dict() for s in one_by_one.score([RED, BLUE], [TASK, bare])] == [s.to_dict() for s in scores]
+
+    judge.replies = []
+    verdicts = judge.compare([TASK, bare], [RED, BLUE], [BLUE, RED])
+    assert verdicts == [parse_preference(r) or 0 for r in judge.replies] and len(judge.replies) == 2
+
+    wise = Recording(model, processor, device="cpu", max_new_tokens=3, procedure="wise")
+    (score,) = wise.score([RED], [TASK])
+    (reply,) = wise.replies
+    parsed = parse_wise_scores(reply)
+    sub = {name: value or 0.0 for name, value in parsed.items()}
+    assert {name: score.details[name] for name in sub} == sub
+    assert score.details["unreadable"] == [name for name, value in parsed.items() if value is None]
+    assert score.score == score.details["wiscore"] == pytest.approx(wiscore(*sub.values()))
+    assert score.passed is (score.score >= 0.7 - 1e-9) and score.details["raw"] == [reply]
+
+    checklist = Recording(model, processor, question_style="checklist", max_new_tokens=3)
+    (score,) = checklist.score([RED], [TASK])
+    (reply,) = checklist.replies
+    assert len(score.details["checks"]) == 6
+    assert_checklist_score_follows_the_answers(score, parse_checklist_answers(reply, 6), [reply])
 
 
-def test_env_episode_with_the_tiny_judge(tiny):
+@pytest.mark.parametrize("batch_size", [1, 4, 8])
+def test_steered_tiny_judge_verdicts_go_to_the_right_checks(tiny, steer, batch_size):
+    model, processor = tiny
+    judge = Recording(model, processor, device="cpu", batch_size=batch_size)
+    bare = judge.parse_prompt("a cat in a hat")
+    steer([["yes", "no"]] if batch_size > 1 else [["yes"], ["no"]] * 3 + [["yes"]])
+    first, second = judge.score([RED, BLUE], [TASK, bare])
+    assert judge.replies == ["yes", "no"] * 3 + ["yes"]
+    assert [c["ok"] for c in first.details["checks"]] == [True, False] * 3
+    assert first.score == pytest.approx(0.5) and first.passed is False and len(first.details["failed"]) == 3
+    assert second.score == 1.0 and second.passed is True and second.details["failed"] == []
+
+
+def test_steered_tiny_judge_preferences_and_wise_scores(tiny, steer):
+    model, processor = tiny
+    judge = Recording(model, processor, device="cpu")
+    steer([["second", "first", "tie"]])
+    assert judge.compare([TASK] * 3, [RED] * 3, [BLUE] * 3) == [1, -1, 0]
+    wise = Recording(model, processor, device="cpu", procedure="wise")
+    steer([["Consistency: 2 Realism: 1 Aesthetic Quality: 0", "Consistency: 1 Realism: 2 Aesthetic Quality: 2"]])
+    good, bad = wise.score([RED, BLUE], [TASK, TASK])
+    assert (good.details["consistency"], good.details["realism"], good.details["aesthetic_quality"]) == (2, 1, 0)
+    assert good.score == pytest.approx(wiscore(2, 1, 0)) and good.passed
+    assert bad.score == pytest.approx(wiscore(1, 2, 2)) and not bad.passed
+
+
+@pytest.mark.parametrize("steered", [False, True])
+def test_env_episode_with_the_tiny_judge(tiny, steer, steered):
     from genagent_env.env import GenAgentEnv
 
     model, processor = tiny
-    judge = VLMJudgeScorer(model, processor, max_new_tokens=2)
+    judge = VLMJudgeScorer(model, processor)
+    if steered:  # image 1 fails, image 2 passes, the judge prefers image 2: a perfect episode
+        steer([["no"], ["yes"], ["second"], ["no"], ["yes"], ["second"], ["yes"]])
 
     def paint(prompt: str, seed: int) -> Image.Image:
         return Image.new("RGB", (32, 32), (200, 30, 30) if "red" in prompt else (30, 30, 200))
@@ -216,8 +342,25 @@ def test_env_episode_with_the_tiny_judge(tiny):
     env.step(call("a red circle on the left", "<judge>wrong colour</judge>"))
     obs, reward, terminated, truncated, info = env.step("<judge>better</judge><answer>done</answer>")
     assert terminated and not truncated
-    assert set(info["reward_components"]) == {"outcome", "reflection", "format"}
-    assert len(info["scores"]) == 2 and all("checks" in s["details"] for s in info["scores"])
-    assert info["reward_components"]["format"] == 0.0
-    env.reset(options={"prompt": "a watercolour fox"})  # a bare prompt: one whole-request question
+    # The env's scores, decisions and reward are the judge's own verdicts on the two images.
+    blue, red = paint("blue", 1), paint("red", 1)
+    want = judge.score([blue], [TASK]) + judge.score([red], [TASK])
+    if steered:
+        assert [w.passed for w in want] == [False, True] and reward == pytest.approx(1.0)
+    assert [s["passed"] for s in info["scores"]] == [w.passed for w in want]
+    assert [s["score"] for s in info["scores"]] == pytest.approx([w.score for w in want])
+    assert [s["details"]["checks"] for s in info["scores"]] == [w.details["checks"] for w in want]
+    (preference,) = judge.compare([TASK], [blue], [red])
+    retry_ok = (not want[0].passed) and preference == 1
+    assert [d["correct"] for d in info["decisions"]] == [retry_ok, want[1].passed]
+    assert info["reward_components"] == pytest.approx({
+        "outcome": 0.7 * want[1].passed, "reflection": 0.3 * (retry_ok + want[1].passed) / 2, "format": 0.0})
+    assert reward == pytest.approx(sum(info["reward_components"].values()))
+
+    obs, info = env.reset(options={"prompt": "a watercolour fox"})  # a bare prompt: one whole-request question
+    assert obs["text"] == "a watercolour fox"
+    env.step(call("a watercolour fox"))
+    *_, info = env.step("<judge>fine</judge><answer>done</answer>")
+    ((check,),) = [s["details"]["checks"] for s in info["scores"]]
+    assert check["check"] == "prompt" and "a watercolour fox" in check["message"]
     env.close()

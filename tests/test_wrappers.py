@@ -33,8 +33,7 @@ def test_sb3_and_gymnasium_checkers_pass_without_space_warnings() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sb3_check_env(make_strategy_env("test"), warn=True)
-    assert not caught, [str(w.message) for w in caught]
-    assert not [w for w in caught if "space" in str(w.message).lower() or "observation" in str(w.message).lower()]
+    assert not caught, [str(w.message) for w in caught]  # no warning at all, about spaces or anything else
     gym_check_env(make_strategy_env("test"), skip_render_check=True)
     gym_check_env(ChatHistory(gym.make("GenAgent-v0")), skip_render_check=True)
 
@@ -98,13 +97,22 @@ def test_feature_observation_matches_the_standalone_function() -> None:
 
 
 def test_chat_history_is_capped() -> None:
-    env = ChatHistory(StrategyActions(gym.make("GenAgent-v0")), max_chars=300)
-    obs, _ = env.reset(seed=0)
-    assert obs["history"].startswith("[user]")
+    env = ChatHistory(StrategyActions(gym.make("GenAgent-v0")), max_chars=600)
+    full = ChatHistory(StrategyActions(gym.make("GenAgent-v0")), max_chars=100_000)
+    obs, info = env.reset(seed=0)
+    whole, _ = full.reset(seed=0)
+    request = info["messages"][1]["content"]
+    assert obs["history"] == whole["history"] == f"[user] {request}\n"  # short: nothing cut yet
     for action in (1, 4):
         obs, *_ = env.step(action)
-        assert len(obs["history"]) <= 300 and env.observation_space.contains(obs)
-    assert "earlier turns cut" in obs["history"] or len(obs["history"]) < 300
+        whole, *_ = full.step(action)
+        assert len(obs["history"]) <= 600 and env.observation_space.contains(obs)
+    # The whole transcript is longer than the cap, so the capped one keeps the request and the
+    # latest turns that fit, with the cut marked between them.
+    assert len(whole["history"]) > 600 and "earlier turns cut" not in whole["history"]
+    head, _, kept = obs["history"].partition("...[earlier turns cut]...\n")
+    assert head == f"[user] {request}\n" and kept and whole["history"].endswith(kept)
+    assert kept.startswith("[") and len(kept) < len(whole["history"]) - len(head)
 
 
 class _Fixed(Agent):
