@@ -1,4 +1,5 @@
-"""A tiny, randomly initialised Qwen2-VL (model + processor) for offline tests of the VLM judge.
+"""A tiny, randomly initialised Qwen2-VL (model + processor) for offline tests of the VLM judge and
+the LLM agent (and :func:`tiny_qwen2_lm`, a text-only Qwen2 with the same tokenizer).
 
 :func:`tiny_qwen2_vl` builds everything from configs — no download: a byte-level BPE tokenizer
 trained in memory with the ``tokenizers`` library (plus Qwen's special tokens and a Qwen2-VL chat
@@ -152,3 +153,44 @@ def tiny_qwen2_vl(path: str | Path | None = None, *, seed: int = 0) -> tuple[Any
     model = Qwen2VLForConditionalGeneration.from_pretrained(path, local_files_only=True).eval()
     processor = Qwen2VLProcessor.from_pretrained(path, local_files_only=True)
     return model, processor
+
+
+def tiny_qwen2_lm(path: str | Path | None = None, *, seed: int = 0) -> tuple[Any, Any]:
+    """Build a tiny random text-only Qwen2 LM and its tokenizer (the one of :func:`tiny_qwen2_vl`,
+    with the same chat template); return ``(model, tokenizer)``. For tests of text-only LLM paths.
+
+    Args:
+        path: If given, save both there and return them reloaded with ``from_pretrained``
+            (``local_files_only``).
+        seed: Seed for the random weights.
+    """
+    import torch
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    tokenizer = _tokenizer()
+    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=2048,
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(config).eval()
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    if path is None:
+        return model, tokenizer
+    path = Path(path)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    model = Qwen2ForCausalLM.from_pretrained(path, local_files_only=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    return model, tokenizer
