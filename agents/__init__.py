@@ -1,4 +1,5 @@
-"""Agents for ``GenAgent-v0``: the interface, the baselines, the scripted teacher, and rollouts."""
+"""Agents for ``GenAgent-v0``: the interface, the baselines, the scripted teacher, the LLM agent
+(:class:`~agents.llm.LLMAgent`, any Hugging Face LM or VLM), and rollouts."""
 
 from agents.base import Agent
 from agents.passthrough import PassthroughAgent
@@ -7,6 +8,8 @@ from agents.rollout import Trajectory, run_episode, run_episodes
 
 __all__ = [
     "Agent",
+    "Generation",
+    "LLMAgent",
     "PassthroughAgent",
     "RandomAgent",
     "ScriptedAgent",
@@ -18,11 +21,15 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # The teacher imports the scorer registry; load it only when asked for.
+    # The teacher imports the scorer registry, the LLM agent torch: load them only when asked for.
     if name == "ScriptedAgent":
         from agents.scripted import ScriptedAgent
 
         return ScriptedAgent
+    if name in ("LLMAgent", "Generation"):
+        from agents import llm
+
+        return getattr(llm, name)
     raise AttributeError(f"module 'agents' has no attribute {name!r}")
 
 
