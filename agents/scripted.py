@@ -16,6 +16,7 @@ import numpy as np
 
 from agents.base import Agent, first_tool_name, tool_call, user_prompt
 from genagent_env.scorers.base import Score, Scorer
+from genagent_env.scorers.checklist import OTHER_ERROR, error_types
 from genagent_env.scorers.registry import make_scorer
 from genagent_env.tasks.prompts import explicit_prompt
 from genagent_env.tasks.schema import describe_item
@@ -45,27 +46,17 @@ def _risks(task: Mapping[str, Any]) -> list[str]:
     return risks or ["add stray objects"]
 
 
+#: How the teacher names each error type (:func:`~genagent_env.scorers.checklist.error_types`).
+_KIND_WORDS = {"missing object": "the counts", "count": "the counts", "colour": "the colours",
+               "position": "the placement", "size": "the relative sizes", OTHER_ERROR: "other requirements"}
+
+
 def _failed_kinds(score: Score, task: Mapping[str, Any]) -> list[str]:
-    """What kind of mistakes the failed checks show, in words. A count check on a coloured item
-    that fails while the right number of that shape is there in another colour is a colour mistake."""
-    names = {"count": "the counts", "exclude": "the counts", "region": "the placement", "position": "the placement",
-             "size": "the relative sizes"}
-    detected = score.details.get("detected", [])
-    include = task.get("include", [])
-    kinds: list[str] = []
-    for check in score.details.get("checks", []):
-        if check.get("ok"):
-            continue
-        kind = names.get(str(check.get("check")), str(check.get("check")))
-        item_index = check.get("item")
-        if check.get("check") == "count" and isinstance(item_index, int) and item_index < len(include):
-            item = include[item_index]
-            same_shape = sum(1 for d in detected if d.get("class") == item["class"])
-            if item.get("color") and same_shape >= item["count"]:
-                kind = "the colours"
-        if kind not in kinds:
-            kinds.append(kind)
-    return kinds
+    """What kind of mistakes the failed checks show, in words (see
+    :func:`~genagent_env.scorers.checklist.error_types`: e.g. a count check on a coloured item that
+    fails while the right number of that shape is there in another colour is a colour mistake)."""
+    words = [_KIND_WORDS.get(kind, kind) for kind in error_types(score.details, task)]
+    return list(dict.fromkeys(words))
 
 
 class ScriptedAgent(Agent):

@@ -70,6 +70,7 @@ from urllib.parse import quote
 import numpy as np
 
 from benchmarks.results import GENEVAL_PP_ALIASES, RESULTS_FILE, load_results
+from genagent_env.scorers.checklist import ERROR_TYPES, OTHER_ERROR
 from genagent_env.tasks.schema import GENEVAL_PP_TAGS
 from genagent_env.tasks.wise import WISE_WEIGHTS, wise_group, wise_overall
 
@@ -261,7 +262,8 @@ class Row:
     benchmark's overall on that seed. ``column_mean`` and ``overall``/``overall_std`` are the mean
     (and standard deviation, ``ddof=0``) over the seeds. ``mean_reward``, ``violations_per_episode``
     and ``images_per_episode`` are over all ``n`` episodes of the row. ``oracle``: the agent reads
-    the hidden checklist (see :func:`oracle_agents`).
+    the hidden checklist (see :func:`oracle_agents`). ``diagnostics``: the paper's diagnostics of the
+    row's episodes (:class:`Diagnostics`; set by :func:`build_rows`).
     """
 
     key: RowKey
@@ -279,6 +281,7 @@ class Row:
     images_per_episode: float
     n: int
     oracle: bool = False
+    diagnostics: Diagnostics | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes ``None``)."""
@@ -300,6 +303,7 @@ class Row:
             "mean_reward": _json_float(self.mean_reward),
             "violations_per_episode": _json_float(self.violations_per_episode),
             "images_per_episode": _json_float(self.images_per_episode),
+            "diagnostics": None if self.diagnostics is None else self.diagnostics.to_dict(),
         }
 
     def signature(self) -> tuple[Any, ...]:
@@ -399,6 +403,7 @@ def build_rows(records: Iterable[Mapping[str, Any]]) -> list[Row]:
     oracles = oracle_agents(r for group in grouped.values() for r in group)
     order = {name: index for index, name in enumerate(BENCHMARK_COLUMNS)}
     rows = [_build_row(key, group, key.agent in oracles) for key, group in grouped.items()]
+    set_reflection_gains(rows)
     rows.sort(key=lambda row: (order.get(row.key.benchmark, len(order)), row.key.benchmark, row.key.agent,
                                row.key.generator, row.key.max_rounds))
     return rows
@@ -435,12 +440,262 @@ def _build_row(key: RowKey, records: Sequence[Mapping[str, Any]], oracle: bool =
         images_per_episode=float(np.mean([len(r.get("images") or []) for r in records])),
         n=len(records),
         oracle=oracle,
+        diagnostics=diagnose(records),
     )
 
 
 def _nanmean(values: Sequence[float]) -> float:
     finite = [v for v in values if not math.isnan(v)]
     return float(np.mean(finite)) if finite else math.nan
+
+
+# ------------------------------------------------------------------------------------ diagnostics
+
+#: The error types of the judgment-accuracy columns: ``none`` (a decision on a passing image), then
+#: :data:`~genagent_env.scorers.checklist.ERROR_TYPES`; ``other`` is added when a row has it.
+JUDGMENT_TYPES: tuple[str, ...] = ("none", *ERROR_TYPES)
+#: The benchmark views that get no diagnostics table of their own (the same episodes as another table).
+NO_DIAGNOSTICS_TABLE = frozenset({SHAPES_WISE_TAGS})
+#: The round budget the reflection gain is measured from.
+GAIN_BASE_ROUNDS = 1
+#: The diagnostics columns: (header, what it means), in the order the tables show them.
+DIAGNOSTICS_LEGEND: tuple[tuple[str, str], ...] = (
+    ("overall", "the row's overall score, as in the leaderboard (mean over seeds)."),
+    ("reflection gain", f"the gain from reflection: this row's overall minus the overall of the same agent and "
+                        f"generator at {GAIN_BASE_ROUNDS} round (at 2 rounds: what one round of judging and "
+                        "refining adds; at 4: what three add). – on the 1-round row, or with no 1-round row."),
+    ("tool-call failure", "failed tool calls / tool-call attempts: an attempt is an agent message that holds a "
+                          "<tool_call> tag; it failed when it made no image: the env rejected the message as a "
+                          "format violation (broken JSON, an unknown tool or argument, two calls, no rounds left, "
+                          "…) or the tool raised. Beside it: the number of attempts. – when there were none."),
+    ("prompt drift", "how far the prompts the agent sent to the tool move from the user's prompt: 1 − the "
+                     "Jaccard similarity of their sets of lower-cased words (0: the same words, 1: none in "
+                     "common), mean over every round of the row."),
+    ("prompts changed", "the share of rounds whose tool prompt differs from the user's prompt at all (any "
+                        "character, white space aside)."),
+    ("judgment", "judgment accuracy: the share of the agent's submit/retry decisions that agree with the "
+                 "verifier. A decision is taken on the latest image each time the agent submits or calls the tool "
+                 "again; it is a judgment when a tool call was still left (on image k < rounds): submitting is "
+                 "right iff the submitted image passes, calling again iff the image fails, and leaving it "
+                 "undecided until the turn limit is wrong. Forced submissions (no tool call left) are not "
+                 "counted, so 1-round rows have none (–). Beside it: the number of judgments. (The reward's "
+                 "reflection accuracy, in leaderboard.json as env_reflection_accuracy, differs: it counts forced "
+                 "submissions and wants a retry to make a better image.)"),
+    ("by error type", "judgment accuracy over the judgments on images of one error type, with their number: "
+                      "none = a judgment on a passing image (submitting it is right); on a failing image (calling "
+                      "again is right), it counts once for each of the image's error types, the kinds of its "
+                      "failed checks: missing object (a counted object with no instance at all), count (too many "
+                      "or too few; too many of an excluded object), colour (the right number of that shape, in "
+                      "another colour), position (a region or a relation to another object), size (relative "
+                      "size), other (a check of none of these kinds)."),
+)
+_WORD = re.compile(r"[^\W_]+")
+
+
+def prompt_words(text: str) -> frozenset[str]:
+    """The set of lower-cased words (runs of letters and digits) of ``text``."""
+    return frozenset(_WORD.findall(clean_text(text).lower()))
+
+
+def prompt_drift(prompt: str, user: str) -> float:
+    """1 − the Jaccard similarity of the word sets of ``prompt`` and ``user`` (two empty texts: 0)."""
+    a, b = prompt_words(prompt), prompt_words(user)
+    union = a | b
+    return 1.0 - (len(a & b) / len(union) if union else 1.0)
+
+
+@dataclass
+class Diagnostics:
+    """The paper's diagnostics of one leaderboard row's episodes.
+
+    ``tool_calls``/``failed_tool_calls`` sum the records' counts (``recorded``: how many records hold
+    them; older records do not). ``drift``, ``changed``: mean prompt drift and share of changed
+    prompts over the ``prompt_rounds`` rounds. ``decisions``/``correct``: the agent's judgments (its
+    decisions taken with a tool call left, :func:`judgment_right`) and the right ones;
+    ``by_type[t] = [right, total]`` per error type of the image decided on (only judgments whose
+    round records the verdict, ``typed`` of them). ``env_decisions``/``env_correct``: every decision
+    and those the env marked ``correct`` (the reward's reflection accuracy, which also counts forced
+    submissions and wants a retry to improve the image). ``reflection_gain``: the row's
+    overall minus that at ``gain_from`` rounds (NaN when there is no such row, or this is it).
+    """
+
+    tool_calls: int = 0
+    failed_tool_calls: int = 0
+    recorded: int = 0
+    prompt_rounds: int = 0
+    drift: float = math.nan
+    changed: float = math.nan
+    decisions: int = 0
+    correct: int = 0
+    typed: int = 0
+    by_type: dict[str, list[int]] = field(default_factory=dict)
+    env_decisions: int = 0
+    env_correct: int = 0
+    reflection_gain: float = math.nan
+    gain_from: int | None = None
+
+    @property
+    def tool_call_failure_rate(self) -> float:
+        """Failed attempts / attempts (NaN without attempts)."""
+        return self.failed_tool_calls / self.tool_calls if self.tool_calls else math.nan
+
+    @property
+    def judgment_accuracy(self) -> float:
+        """Right decisions / decisions (NaN without decisions)."""
+        return self.correct / self.decisions if self.decisions else math.nan
+
+    def type_accuracy(self, kind: str) -> float:
+        """Judgment accuracy over the decisions on images of error type ``kind`` (NaN when none)."""
+        right, total = self.by_type.get(kind, (0, 0))
+        return right / total if total else math.nan
+
+    def types(self) -> tuple[str, ...]:
+        """:data:`JUDGMENT_TYPES`, then any other type this row has (``other``)."""
+        return (*JUDGMENT_TYPES, *sorted(set(self.by_type) - set(JUDGMENT_TYPES)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (NaN becomes ``None``)."""
+        return {
+            "tool_calls": self.tool_calls if self.recorded else None,
+            "failed_tool_calls": self.failed_tool_calls if self.recorded else None,
+            "tool_call_failure_rate": _json_float(self.tool_call_failure_rate),
+            "prompt_drift": _json_float(self.drift),
+            "prompts_changed": _json_float(self.changed),
+            "prompt_rounds": self.prompt_rounds,
+            "reflection_gain": _json_float(self.reflection_gain),
+            "reflection_gain_from_rounds": self.gain_from,
+            "judgment_accuracy": _json_float(self.judgment_accuracy),
+            "decisions": self.decisions,
+            "correct_decisions": self.correct,
+            "env_reflection_accuracy": _json_float(self.env_correct / self.env_decisions
+                                                   if self.env_decisions else math.nan),
+            "judgment_by_error_type": {
+                kind: {"accuracy": _json_float(self.type_accuracy(kind)), "correct": self.by_type.get(kind, [0, 0])[0],
+                       "decisions": self.by_type.get(kind, [0, 0])[1]}
+                for kind in self.types()
+            },
+        }
+
+
+def decision_types(record: Mapping[str, Any], decision: Mapping[str, Any]) -> list[str] | None:
+    """The error types of the image ``decision`` was taken on: ``["none"]`` when it passed, else its
+    round's ``errors`` (``["other"]`` if it names none); ``None`` when the record has no verdict for
+    that round (a record written before verdicts were recorded)."""
+    rounds = record.get("rounds") or []
+    image = decision.get("image")
+    if not isinstance(image, int) or not 1 <= image <= len(rounds) or not isinstance(rounds[image - 1], Mapping):
+        return None
+    verdict = rounds[image - 1]
+    if not isinstance(verdict.get("passed"), bool):
+        return None
+    if verdict["passed"]:
+        return ["none"]
+    errors = verdict.get("errors")
+    kinds = [clean_text(e) for e in errors] if isinstance(errors, list) else []
+    return list(dict.fromkeys(kinds)) or [OTHER_ERROR]
+
+
+def judgment_right(record: Mapping[str, Any], decision: Mapping[str, Any]) -> bool | None:
+    """Whether a decision of the record agrees with the verifier, if it is a judgment: on image k
+    with a tool call left (k < max_rounds), submitting is right iff the submitted image passes (the
+    env's ``correct``), calling the tool again iff image k fails, and leaving it undecided (the turn
+    limit came first) is wrong. ``None`` for a forced decision (no tool call left: the agent had to
+    submit) and for a retry on a round with no recorded verdict (an older record)."""
+    image, rounds = decision.get("image"), record.get("rounds") or []
+    try:
+        budget = int(record.get("max_rounds", 0))
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(image, int) or image >= budget:
+        return None
+    kind = decision.get("kind")
+    if kind == "answer":
+        return decision.get("correct") is True
+    if kind == "retry":
+        verdict = rounds[image - 1] if 1 <= image <= len(rounds) else None
+        passed = verdict.get("passed") if isinstance(verdict, Mapping) else None
+        return None if not isinstance(passed, bool) else not passed
+    return False
+
+
+def diagnose(records: Sequence[Mapping[str, Any]]) -> Diagnostics:
+    """The :class:`Diagnostics` of a row's records (its ``reflection_gain`` is set by
+    :func:`set_reflection_gains`, which needs the other rows)."""
+    out = Diagnostics()
+    drifts: list[float] = []
+    changed: list[bool] = []
+    for record in records:
+        attempts, failed = record.get("tool_calls"), record.get("failed_tool_calls")
+        if isinstance(attempts, int) and isinstance(failed, int):
+            out.recorded += 1
+            out.tool_calls += attempts
+            out.failed_tool_calls += failed
+        user = clean_text(record.get("prompt", ""))
+        for round_ in record.get("rounds") or []:
+            if isinstance(round_, Mapping) and isinstance(round_.get("prompt"), str):
+                drifts.append(prompt_drift(round_["prompt"], user))
+                changed.append(" ".join(clean_text(round_["prompt"]).split()) != " ".join(user.split()))
+        for decision in record.get("decisions") or []:
+            if not isinstance(decision, Mapping):
+                continue
+            out.env_decisions += 1
+            out.env_correct += decision.get("correct") is True
+            right = judgment_right(record, decision)
+            if right is None:
+                continue
+            out.decisions += 1
+            out.correct += right
+            kinds = decision_types(record, decision)
+            if kinds is None:
+                continue
+            out.typed += 1
+            for kind in kinds:
+                tally = out.by_type.setdefault(kind, [0, 0])
+                tally[0] += right
+                tally[1] += 1
+    out.prompt_rounds = len(drifts)
+    if drifts:
+        out.drift = float(np.mean(drifts))
+        out.changed = float(np.mean(changed))
+    return out
+
+
+def set_reflection_gains(rows: Sequence[Row], base: int = GAIN_BASE_ROUNDS) -> None:
+    """Set each row's ``diagnostics.reflection_gain``: its overall minus the overall of the row of the
+    same benchmark, agent and generator at ``base`` rounds (NaN without one, and on that row itself)."""
+    reference = {(r.key.benchmark, r.key.agent, r.key.generator): r.overall for r in rows if r.key.max_rounds == base}
+    for row in rows:
+        found = reference.get((row.key.benchmark, row.key.agent, row.key.generator))
+        if row.diagnostics is None or found is None or row.key.max_rounds == base:
+            continue
+        row.diagnostics.reflection_gain = row.overall - found
+        row.diagnostics.gain_from = base
+
+
+def diagnostics_types(rows: Sequence[Row]) -> tuple[str, ...]:
+    """The judgment-accuracy columns of a table: :data:`JUDGMENT_TYPES`, then any other type present."""
+    found = tuple(dict.fromkeys(t for row in rows if row.diagnostics for t in row.diagnostics.types()))
+    return found or JUDGMENT_TYPES
+
+
+def _diagnostics_cells(row: Row, types: Sequence[str]) -> dict[str, Any]:
+    """A row's diagnostics as display strings (``–`` for a missing value), for every table."""
+    d = row.diagnostics or Diagnostics()
+    gain = d.reflection_gain
+    return {
+        "overall": _fmt(row.overall),
+        "gain": "–" if math.isnan(gain) else f"{gain:+.3f}",
+        "gain_from": d.gain_from,
+        "failure": _fmt(d.tool_call_failure_rate), "attempts": d.tool_calls if d.recorded else None,
+        "drift": _fmt(d.drift), "changed": _fmt(d.changed),
+        "judgment": _fmt(d.judgment_accuracy), "decisions": d.decisions,
+        "types": [{"name": t, "accuracy": _fmt(d.type_accuracy(t)), "n": d.by_type.get(t, [0, 0])[1]} for t in types],
+    }
+
+
+def diagnostics_groups(rows: Sequence[Row]) -> dict[str, list[Row]]:
+    """The rows of each benchmark that gets a diagnostics table (all but :data:`NO_DIAGNOSTICS_TABLE`)."""
+    return {b: group for b, group in rows_by_benchmark(rows).items() if b not in NO_DIAGNOSTICS_TABLE}
 
 
 def rows_by_benchmark(rows: Sequence[Row]) -> dict[str, list[Row]]:
@@ -648,7 +903,50 @@ def render_markdown(rows: Sequence[Row]) -> str:
             parts.append("- tags: " + "; ".join(f"**{markdown_cell(c)}**: {markdown_cell(COLUMN_DESCRIPTIONS[c])}"
                                                 for c in described))
         parts.append("")
+    parts += render_markdown_diagnostics(rows)
     return "\n".join(parts)
+
+
+def _with_n(value: str, n: int) -> str:
+    """``"0.950 (40)"``; just ``–`` when there is nothing to count."""
+    return f"{value} ({n})" if n else "–"
+
+
+def render_markdown_diagnostics(rows: Sequence[Row]) -> list[str]:
+    """The lines of the Markdown diagnostics tables (one per benchmark, :func:`diagnostics_groups`)
+    and their column definitions."""
+    groups = diagnostics_groups(rows)
+    if not groups:
+        return []
+    parts = ["# Diagnostics", "",
+             "The paper's diagnostics per agent, generator and max rounds: the gain from reflection, tool-call "
+             "failures, how far the agent's prompts move from the user's, and how often its submit/retry "
+             "decisions were right, by the error type of the image decided on; how many in brackets. Oracle agents "
+             "are named under each table; the columns are defined at the end.", ""]
+    for benchmark, group in groups.items():
+        types = diagnostics_types(group)
+        parts += [f"## Diagnostics: {markdown_cell(BENCHMARK_TITLES.get(benchmark, benchmark))}", ""]
+        header = ["agent", "generator", "rounds", "overall", "reflection gain", "tool-call failure (attempts)",
+                  "prompt drift", "prompts changed", "judgment (decisions)", *(f"judgment: {t}" for t in types)]
+        parts.append("| " + " | ".join(header) + " |")
+        parts.append("|" + "---|" * 3 + "---:|" * (len(header) - 3))
+        for row in group:
+            c = _diagnostics_cells(row, types)
+            rounds = str(row.key.max_rounds)
+            attempts = "" if c["attempts"] is None else f" ({c['attempts']})"
+            cells = [markdown_cell(row.key.agent), markdown_cell(row.key.generator), rounds, c["overall"], c["gain"],
+                     c["failure"] + attempts, c["drift"], c["changed"], _with_n(c["judgment"], c["decisions"]),
+                     *(_with_n(t["accuracy"], t["n"]) for t in c["types"])]
+            parts.append("| " + " | ".join(cells) + " |")
+        parts.append("")
+        oracles = sorted({row.key.agent for row in group if row.oracle})
+        if oracles:
+            parts += ["*(oracle)*: " + ", ".join(f"`{markdown_cell(a)}`" for a in oracles)
+                      + " read the task's hidden checklist (privileged env): an upper bound, not a baseline.", ""]
+    parts += ["Diagnostics columns:", ""]
+    parts += [f"- **{markdown_cell(name)}**: {markdown_cell(text)}" for name, text in DIAGNOSTICS_LEGEND]
+    parts.append("")
+    return parts
 
 
 #: The CSV's fixed leading and trailing columns; the tag columns of every benchmark go between.
@@ -661,9 +959,10 @@ def render_csv(rows: Sequence[Row]) -> str:
     """All rows in one CSV (full precision; a column a row lacks is empty; lists joined by ``;``).
     Text cells (names, tag headers) pass through :func:`csv_text`: no cell starts a formula."""
     columns = table_columns(rows)
+    types = diagnostics_types(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*CSV_HEAD, *map(csv_text, columns), *CSV_TAIL])
+    writer.writerow([*CSV_HEAD, *map(csv_text, columns), *CSV_TAIL, *csv_diagnostics_columns(types)])
     for row in rows:
         writer.writerow([
             csv_text(row.key.benchmark), csv_text(row.key.agent), csv_text(row.key.generator), row.key.max_rounds,
@@ -672,9 +971,29 @@ def render_csv(rows: Sequence[Row]) -> str:
             _csv_float(row.overall), _csv_float(row.overall_std),
             ";".join(_csv_float(v) for v in row.overall_per_seed), str(row.partial).lower(),
             _csv_float(row.mean_reward), _csv_float(row.violations_per_episode), _csv_float(row.images_per_episode),
-            str(row.oracle).lower(),
+            str(row.oracle).lower(), *_csv_diagnostics(row, types),
         ])
     return buffer.getvalue()
+
+
+#: The CSV's diagnostics columns (see :data:`DIAGNOSTICS_LEGEND`); per error type ``t`` (spaces as
+#: ``_``) then ``judgment_<t>`` (accuracy) and ``decisions_<t>`` (their number).
+CSV_DIAGNOSTICS = ("reflection_gain", "tool_calls", "failed_tool_calls", "tool_call_failure_rate", "prompt_drift",
+                   "prompts_changed", "judgment_accuracy", "decisions")
+
+
+def csv_diagnostics_columns(types: Sequence[str]) -> list[str]:
+    """The headers of the CSV's diagnostics columns for the error types ``types``."""
+    per_type = [f"{what}_{csv_text(t).replace(' ', '_')}" for t in types for what in ("judgment", "decisions")]
+    return [*CSV_DIAGNOSTICS, *per_type]
+
+
+def _csv_diagnostics(row: Row, types: Sequence[str]) -> list[str]:
+    d = row.diagnostics or Diagnostics()
+    counts = [str(d.tool_calls), str(d.failed_tool_calls)] if d.recorded else ["", ""]
+    per_type = [v for t in types for v in (_csv_float(d.type_accuracy(t)), str(d.by_type.get(t, [0, 0])[1]))]
+    return [_csv_float(d.reflection_gain), *counts, _csv_float(d.tool_call_failure_rate), _csv_float(d.drift),
+            _csv_float(d.changed), _csv_float(d.judgment_accuracy), str(d.decisions), *per_type]
 
 
 def _csv_float(value: float) -> str:
@@ -682,7 +1001,8 @@ def _csv_float(value: float) -> str:
 
 
 def render_json(rows: Sequence[Row], runs: Sequence[Path] = ()) -> str:
-    """``{"runs": [...], "benchmarks": {name: {"columns", "overall", "rows": [Row.to_dict()]}}}``.
+    """``{"runs": [...], "benchmarks": {name: {"columns", "overall", "rows": [Row.to_dict()]}},
+    "diagnostics_columns": {column: meaning}}`` (each row's ``diagnostics``: :meth:`Diagnostics.to_dict`).
     Pure ASCII: any text, lone surrogates included, is a JSON escape."""
     payload: dict[str, Any] = {"runs": [str(Path(run)) for run in runs], "benchmarks": {}}
     for benchmark, group in rows_by_benchmark(rows).items():
@@ -691,6 +1011,7 @@ def render_json(rows: Sequence[Row], runs: Sequence[Path] = ()) -> str:
             "overall": OVERALL_DEFINITIONS.get(benchmark, "mean of the tag pass rates"),
             "rows": [row.to_dict() for row in group],
         }
+    payload["diagnostics_columns"] = dict(DIAGNOSTICS_LEGEND)
     return json.dumps(payload, indent=2, allow_nan=False) + "\n"
 
 
@@ -839,6 +1160,28 @@ def _rows_for_page(benchmark: str, group: Sequence[Row], same: Mapping[RowKey, i
     }
 
 
+def _diagnostics_for_page(benchmark: str, group: Sequence[Row], colours: Mapping[str, str]) -> dict[str, Any]:
+    """One benchmark's diagnostics table, ready for ``index.html`` (rows in the leaderboard's order)."""
+    types = diagnostics_types(group)
+    generators = generator_order(group)
+    ordered = sorted(group, key=lambda r: (r.oracle, r.key.agent, generators.index(r.key.generator), r.key.max_rounds))
+    out_rows = []
+    for i, row in enumerate(ordered):
+        first_agent = i == 0 or ordered[i - 1].key.agent != row.key.agent
+        first_pair = first_agent or ordered[i - 1].key.generator != row.key.generator
+        out_rows.append({
+            "agent": row.key.agent, "generator": row.key.generator, "rounds": row.key.max_rounds,
+            "oracle": row.oracle, "colour": colours[row.key.agent],
+            "agent_span": sum(1 for r in ordered if r.key.agent == row.key.agent) if first_agent else 0,
+            "generator_span": sum(1 for r in ordered if (r.key.agent, r.key.generator)
+                                  == (row.key.agent, row.key.generator)) if first_pair else 0,
+            "group_start": first_agent,
+            **_diagnostics_cells(row, types),
+        })
+    return {"benchmark": benchmark, "title": BENCHMARK_TITLES.get(benchmark, benchmark), "types": list(types),
+            "rows": out_rows}
+
+
 def render_index(rows: Sequence[Row], records: Sequence[Mapping[str, Any]], images: Images,
                  files: Mapping[str, str]) -> str:
     """The front page (``index.html``): what won, the leaderboard tables, the plots, the oracles and
@@ -885,6 +1228,9 @@ def render_index(rows: Sequence[Row], records: Sequence[Mapping[str, Any]], imag
         },
         "agents": agents, "oracles": [a for a in agents if a["oracle"]],
         "summary": summary_lines(rows), "winners": winners, "tables": tables,
+        "diagnostics": [_diagnostics_for_page(benchmark, group, colours)
+                        for benchmark, group in diagnostics_groups(rows).items()],
+        "diagnostics_legend": list(DIAGNOSTICS_LEGEND),
         "images": images.note(), "files": files,
     }
     return clean_text(_environment().get_template("index.html").render(**_clean_tree(context)))

@@ -48,13 +48,22 @@ class RewardComponents(TypedDict):
     format: float
 
 
-class RoundRecord(TypedDict):
-    """One image-producing tool call: the tool, the prompt and seed it got, the agent's verdict on it."""
-
+class _RequiredRound(TypedDict):
     tool: str
     prompt: str
     seed: int | None
     judge: str | None
+
+
+class RoundRecord(_RequiredRound, total=False):
+    """One image-producing tool call: the tool, the prompt and seed it got, the agent's verdict on it
+    (``judge``), and the scorer's: whether the image ``passed`` and the ``errors`` its failed checks
+    show (error types of :func:`genagent_env.scorers.checklist.error_types`: ``"missing object"``,
+    ``"count"``, ``"colour"``, ``"position"``, ``"size"``, or ``"other"``; ``[]`` for a passing image).
+    ``passed`` and ``errors`` are absent from records written before they were recorded."""
+
+    passed: bool
+    errors: list[str]
 
 
 class _RequiredRecord(TypedDict):
@@ -100,15 +109,25 @@ class ResultRecord(_RequiredRecord, total=False):
         final_image: the submitted image, 1-based, or None.
         images: one entry per produced image, in round order: its PNG path relative to the run
             folder, or None when it was not saved (``--save-images final`` / ``none``).
-        rounds: per image ``{"tool", "prompt", "seed", "judge"}`` (``judge``: the agent's verdict).
-        violations: format violations; turns: agent messages; decisions: the env's reflection decisions.
+        rounds: per image ``{"tool", "prompt", "seed", "judge", "passed", "errors"}`` (``judge``: the
+            agent's verdict; ``passed``, ``errors``: the scorer's, see :class:`RoundRecord`).
+        violations: format violations; turns: agent messages; decisions: the env's reflection decisions
+            (``image``, ``kind``: answer / retry / undecided, ``submitted``, ``correct``).
+        tool_calls, failed_tool_calls: the agent's messages that hold a ``<tool_call>`` tag, and how many
+            of them made no image (rejected as a format violation, or the tool raised): the tool-call
+            failure rate of the report's diagnostics.
         wise: only for WISE tasks, the original WISE fields (``prompt_id``, ``Prompt``,
             ``Explanation``, ``Category``, ``Subcategory``, optional ``Hint``).
         elapsed_s: the episode's share of the wall time (episodes played together overlap: the time since
             the previous record of its vector env, generation and scoring included).
+
+    Records written by earlier versions lack ``tool_calls``, ``failed_tool_calls`` and the rounds'
+    ``passed`` and ``errors``: the report shows their diagnostics as missing (–).
     """
 
     wise: dict[str, Any]
+    tool_calls: int
+    failed_tool_calls: int
 
 
 def record_key(agent: str, generator: str, max_rounds: int, task_id: str, seed: int) -> str:

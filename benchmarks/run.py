@@ -23,9 +23,10 @@ benchmark must stay the same (a different one is refused: start a new folder). `
 holds the latest arguments and, under ``history``, those of earlier invocations.
 
 **Plugging in agents, generators and scorers.** Each is a registered name or an import path
-``module:factory``; the factory is called with no arguments. A trained LLM agent plugs in the same
-way: write a factory that loads the checkpoint and returns an :class:`agents.Agent`, e.g.
-``my_pkg.llm_agent:load`` with ``def load(): return LLMAgent.from_pretrained("ckpt/step-2000")``,
+``module:factory``; the factory is called with no arguments. ``--agents llm:PATH`` plays a Hugging
+Face LM or VLM checkpoint folder through :class:`agents.llm.LLMAgent` (greedy, batched over the
+vector env's episodes). For other settings write a factory, e.g. ``my_pkg.llm_agent:load`` with
+``def load(): return LLMAgent.from_pretrained("ckpt/step-2000", do_sample=True)``,
 and pass ``--agents my_pkg.llm_agent:load``. An agent with ``privileged = True`` gets the task's
 checklist in ``info["task"]`` (as ``scripted`` and ``resample`` do). A generator import path may
 also name a plain ``(prompt, seed) -> PIL.Image`` function. ``sb3:model.zip`` is a saved
@@ -65,6 +66,7 @@ from benchmarks.results import (
     Benchmark,
     ResultRecord,
     ResultsWriter,
+    RoundRecord,
     load_results,
     merge_results,
     record_key,
@@ -88,6 +90,8 @@ SEED_STRIDE = 100_003
 _SAFE_BYTES = re.compile(rb"[^A-Za-z0-9._-]")
 #: The longest image folder name :func:`safe_name` gives (longer ones end in a hash).
 MAX_NAME = 120
+#: An opening ``<tool_call>`` tag as the protocol reads it (any case, spaces inside the brackets).
+_TOOL_CALL_TAG = re.compile(r"<\s*tool_call\s*>", re.IGNORECASE)
 
 
 @dataclass
@@ -95,8 +99,9 @@ class Args:
     """A grid of benchmark episodes and where to write them."""
 
     agents: tuple[str, ...] = ("passthrough", "resample", "scripted", "random")
-    """agents: passthrough, scripted, resample, random, or an import path module:factory returning an
-    agents.Agent (e.g. a function that loads a trained checkpoint), or sb3:model.zip (a saved SB3 policy;
+    """agents: passthrough, scripted, resample, random, llm:PATH (a Hugging Face LM/VLM checkpoint folder
+    driven by agents.llm.LLMAgent), or an import path module:factory returning an agents.Agent (e.g. a
+    function that loads a trained checkpoint), or sb3:model.zip (a saved SB3 policy;
     WARNING: loading it unpickles the zip, which can run arbitrary code: only load files you trust)"""
     generators: tuple[str, ...] = ("shapes-weak", "shapes-medium", "shapes-strong")
     """generators: registered names (shapes-weak, shapes-medium, shapes-strong, flux-dev, sdxl, ...) or
@@ -160,7 +165,7 @@ def _import_path(spec: str) -> Any:
 
 
 def _is_import_path(spec: str) -> bool:
-    return ":" in spec and not spec.startswith("sb3:")
+    return ":" in spec and not spec.startswith(("sb3:", "llm:"))
 
 
 def _takes_no_arguments(function: Callable[..., Any]) -> bool:
@@ -180,6 +185,8 @@ def build_agent(spec: str, scorer: Scorer) -> Agent:
 
     if spec.startswith("sb3:"):
         return _sb3_agent(spec[len("sb3:"):])
+    if spec.startswith("llm:"):
+        return _llm_agent(spec[len("llm:"):])
     if _is_import_path(spec):
         agent = _import_path(spec)
         if not isinstance(agent, Agent):
@@ -202,6 +209,16 @@ def _sb3_agent(path: str) -> Agent:
     if not Path(path).is_file():
         raise ValueError(f"sb3:{path}: no such file (a model saved by stable-baselines3's model.save)")
     return load_sb3_agent(path)
+
+
+def _llm_agent(path: str) -> Agent:
+    """``llm:<path>``: :meth:`agents.llm.LLMAgent.from_pretrained` on a checkpoint folder (greedy
+    decoding; it acts for all the episodes of a vector env in one batch)."""
+    if not Path(path).is_dir():
+        raise ValueError(f"llm:{path}: no such folder (a Hugging Face checkpoint saved with save_pretrained)")
+    from agents.llm import LLMAgent
+
+    return LLMAgent.from_pretrained(path)
 
 
 def is_privileged(spec: str, agent: Agent) -> bool:
@@ -450,6 +467,7 @@ def episode_record(trajectory: Trajectory, item: Item, task: Mapping[str, Any], 
             images.append(None)
     score = float(trajectory.scores[final - 1]["score"]) if final and len(trajectory.scores) >= final else 0.0
     components = trajectory.reward_components
+    tool_calls, failed_tool_calls = tool_call_counts(trajectory.turns, len(trajectory.rounds))
     record: ResultRecord = {
         "key": item.key, "agent": item.agent, "generator": item.generator, "max_rounds": item.max_rounds,
         "suite": suite, "benchmark": benchmark,
@@ -461,16 +479,44 @@ def episode_record(trajectory: Trajectory, item: Item, task: Mapping[str, Any], 
                               "format": float(components.get("format", 0.0))},
         "final_image": final,
         "images": images,
-        # The env writes all four keys of every round (tool and prompt are always strings).
-        "rounds": [{"tool": r["tool"], "prompt": r["prompt"], "seed": r.get("seed"), "judge": r.get("judge")}
-                   for r in trajectory.rounds],
+        # The env writes all four keys of every round (tool and prompt are always strings); the scores
+        # add whether each image passed and the error types of its failed checks (for the diagnostics).
+        "rounds": [round_record(r, trajectory.scores[i] if i < len(trajectory.scores) else None, task)
+                   for i, r in enumerate(trajectory.rounds)],
         "violations": int(trajectory.violations), "turns": len(trajectory.turns),
+        "tool_calls": tool_calls, "failed_tool_calls": failed_tool_calls,
         "decisions": json.loads(json.dumps(trajectory.decisions, default=str)),
         "elapsed_s": round(elapsed_s, 6),
     }
     if "wise" in task:
         record["wise"] = json.loads(json.dumps(task["wise"], default=str))
     return record
+
+
+def round_record(round_: Mapping[str, Any], score: Mapping[str, Any] | None, task: Mapping[str, Any]) -> RoundRecord:
+    """The record of one round (an entry of ``info["rounds"]``) with its image's verdict from ``score``
+    (``info["scores"][i]``): whether it ``passed`` and the error types of its failed checks
+    (``errors``: :func:`genagent_env.scorers.checklist.error_types`, ``[]`` when it passed); the
+    verdict is left out when the round has no score."""
+    from genagent_env.scorers.checklist import error_types
+
+    record: RoundRecord = {"tool": round_["tool"], "prompt": round_["prompt"], "seed": round_.get("seed"),
+                           "judge": round_.get("judge")}
+    if isinstance(score, Mapping):
+        passed = bool(score.get("passed"))
+        details = score.get("details")
+        record["passed"] = passed
+        record["errors"] = error_types(details if isinstance(details, Mapping) else {}, task, passed)
+    return record
+
+
+def tool_call_counts(turns: Sequence[Mapping[str, Any]], images: int) -> tuple[int, int]:
+    """The agent's tool-call attempts (its messages that hold a ``<tool_call>`` tag, spelt as the
+    protocol reads it) and how many of them failed: made no image (``images`` were made, each by one
+    accepted call), because the env rejected the message as a format violation (broken JSON, an
+    unknown tool or argument, two calls, no rounds left, ...) or the tool raised."""
+    attempts = sum(1 for turn in turns if isinstance(turn.get("action"), str) and _TOOL_CALL_TAG.search(turn["action"]))
+    return attempts, max(0, attempts - images)
 
 
 def item_spec(item: Item) -> EpisodeSpec:

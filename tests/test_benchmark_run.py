@@ -119,7 +119,7 @@ def test_small_grid_writes_documented_records_and_a_rerun_skips_them(tmp_path):
     assert len({r["key"] for r in records}) == SMALL_ITEMS
     expected = {"key", "agent", "generator", "max_rounds", "suite", "benchmark", "task_id", "task_index", "tag",
                 "prompt", "seed", "passed", "score", "reward", "reward_components", "final_image", "images",
-                "rounds", "violations", "turns", "decisions", "elapsed_s"}
+                "rounds", "violations", "turns", "tool_calls", "failed_tool_calls", "decisions", "elapsed_s"}
     for record in records:
         assert set(record) == expected
         assert record["key"] == record_key(record["agent"], record["generator"], record["max_rounds"],
@@ -131,7 +131,7 @@ def test_small_grid_writes_documented_records_and_a_rerun_skips_them(tmp_path):
             assert path == (f"images/{record['agent']}/shapes-medium/r{record['max_rounds']}/s{record['seed']}/"
                             f"{record['task_id'].replace('/', '%2F')}/image_{number}.png")
             assert (out / path).is_file()
-        assert set(record["rounds"][0]) == {"tool", "prompt", "seed", "judge"}
+        assert set(record["rounds"][0]) == {"tool", "prompt", "seed", "judge", "passed", "errors"}
         assert isinstance(record["passed"], bool) and 0.0 <= record["score"] <= 1.0
         assert record["final_image"] is None or 1 <= record["final_image"] <= len(record["images"])
     rows = _tables(records)

@@ -356,10 +356,15 @@ def test_markdown_cells_hold_no_raw_html_and_a_pipe_cannot_split_a_column(tmp_pa
     markdown = render_markdown(build_rows(records))
     assert "<img" not in markdown and "<b>" not in markdown
     assert "&lt;img src=x onerror=alert(1)&gt;\\|x\\\\\\|y" in markdown
-    table = [line for line in markdown.splitlines() if line.startswith("| ")]
+    leaderboard, diagnostics = markdown.split("\n# Diagnostics\n")
+    table = [line for line in leaderboard.splitlines() if line.startswith("| ")]
     # Cells split at pipes that no backslash escapes: header and row have the same number of cells.
     cells = [re.split(r"(?<!\\)\|", re.sub(r"\\\\", "", line)) for line in table]
     assert len(table) == 2 and len(cells[0]) == len(cells[1]) == 2 + 3 + 1 + 6  # the ends, 10 cells
+    table = [line for line in diagnostics.splitlines() if line.startswith("| ")]
+    cells = [re.split(r"(?<!\\)\|", re.sub(r"\\\\", "", line)) for line in table]
+    assert len(table) == 2 and len(cells[0]) == len(cells[1])
+    assert table[1].startswith("| a\\|b&lt;b&gt; | g h | 2 |")
     assert "| a\\|b&lt;b&gt; | g h | 2 |" in markdown
 
 

@@ -19,6 +19,9 @@ of its colour where it names one):
 
 Each check is a dict ``{"check", "item", "ok", "message"}``: ``item`` is the index of the include
 (or, for ``exclude``, exclude) item and ``message`` says in words what passed or what went wrong.
+
+:func:`error_types` names the kinds of mistake an image's failed checks show (:data:`ERROR_TYPES`:
+missing object, count, colour, position, size), for the teacher's words and the reports' diagnostics.
 """
 
 from __future__ import annotations
@@ -191,3 +194,70 @@ def evaluate_checklist(
     for i, item in enumerate(task.get("exclude", []) or []):
         checks.append(_exclude_check(i, item, instances))
     return checks
+
+
+# ------------------------------------------------------------------------------------ error types
+
+#: The kinds of mistake a failed check shows (the paper's error types), in the order reports list them.
+ERROR_TYPES: tuple[str, ...] = ("missing object", "count", "colour", "position", "size")
+#: The error type of a failed check that is none of :data:`ERROR_TYPES` (a VLM judge's whole-prompt
+#: question, a scorer with no checks), so that every failing image has at least one type.
+OTHER_ERROR = "other"
+
+
+def check_error_type(check: Mapping[str, Any], task: Mapping[str, Any],
+                     detected: Sequence[Mapping[str, Any]] | None = None) -> str:
+    """The error type (one of :data:`ERROR_TYPES`, else :data:`OTHER_ERROR`) of one *failed* check of
+    ``task``'s checklist, given the instances the scorer ``detected`` (its ``details["detected"]``;
+    ``None`` when the scorer reports none, as a VLM judge):
+
+    - ``count``: ``"colour"`` when the item names a colour, too few of its instances (of its colour)
+      were found, and at least the asked number of its shape is there counting every colour (the right
+      objects, some in the wrong colour); else ``"missing object"`` when none of the item's instances
+      was found; else ``"count"``. Without ``detected``: ``"count"``;
+    - ``exclude``: ``"count"`` (too many of an object asked to be fewer);
+    - ``region``, ``position``: ``"position"``; ``size``: ``"size"``.
+    """
+    kind = str(check.get("check"))
+    if kind == "count":
+        include = list(task.get("include", []))
+        index = check.get("item")
+        if detected is None or not isinstance(index, int) or not 0 <= index < len(include):
+            return "count"
+        item = include[index]
+        shapes = [d for d in detected if isinstance(d, Mapping) and d.get("class") == item.get("class")]
+        found = sum(1 for d in shapes if not item.get("color") or d.get("color") == item["color"])
+        want = int(item.get("count", 1))
+        same_shape = len(shapes)
+        if item.get("color") and found < want <= same_shape:
+            return "colour"
+        return "missing object" if not found else "count"
+    if kind == "exclude":
+        return "count"
+    if kind in ("region", "position"):
+        return "position"
+    if kind == "size":
+        return "size"
+    return OTHER_ERROR
+
+
+def error_types(details: Mapping[str, Any], task: Mapping[str, Any], passed: bool | None = None) -> list[str]:
+    """The error types of an image, from its score's ``details`` (``checks`` and, when the scorer
+    reports them, ``detected``) on ``task``: the type of each failed check (:func:`check_error_type`),
+    each once, in the order of the checks. ``passed``: the score's verdict, when known: a passing
+    image has no error type, and a failing one whose details name no failed check (an unreadable
+    image, a WiScore under the bar) has ``["other"]``."""
+    if passed is True:
+        return []
+    checks = details.get("checks")
+    detected = details.get("detected")
+    found = list(detected) if isinstance(detected, list) else None
+    types: list[str] = []
+    for check in checks if isinstance(checks, list) else []:
+        if isinstance(check, Mapping) and not check.get("ok"):
+            kind = check_error_type(check, task, found)
+            if kind not in types:
+                types.append(kind)
+    if passed is False and not types:
+        types.append(OTHER_ERROR)
+    return types
