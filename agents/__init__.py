@@ -34,8 +34,8 @@ def __getattr__(name: str):
 
 
 def make_agent(name: str, **kwargs) -> Agent:
-    """An agent by name: ``passthrough``, ``random``, ``scripted`` or ``resample`` (the teacher that
-    re-sends the user's prompt with new seeds)."""
+    """An agent by name: ``passthrough``, ``random``, ``scripted``, ``resample`` (the teacher that
+    re-sends the user's prompt with new seeds) or ``tiny-sft`` (the shipped genagent-tiny)."""
     if name == "passthrough":
         return PassthroughAgent(**kwargs)
     if name == "random":
@@ -44,6 +44,10 @@ def make_agent(name: str, **kwargs) -> Agent:
         from agents.scripted import ScriptedAgent
 
         return ScriptedAgent(rewrite_prompt=name == "scripted", **kwargs)
+    if name == "tiny-sft":  # the shipped genagent-tiny checkpoint
+        from agents.tiny import load_agent
+
+        return load_agent(name, **kwargs)
     from genagent_env.registry import unknown_name_error
 
-    raise unknown_name_error("agent", name, ["passthrough", "random", "resample", "scripted"])
+    raise unknown_name_error("agent", name, ["passthrough", "random", "resample", "scripted", "tiny-sft"])

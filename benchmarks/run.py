@@ -216,6 +216,7 @@ def _llm_agent(path: str) -> Agent:
     decoding; it acts for all the episodes of a vector env in one batch)."""
     if not Path(path).is_dir():
         raise ValueError(f"llm:{path}: no such folder (a Hugging Face checkpoint saved with save_pretrained)")
+    import agents.tiny  # noqa: F401  (registers genagent_tiny: its checkpoints load by path too)
     from agents.llm import LLMAgent
 
     return LLMAgent.from_pretrained(path)

@@ -1,0 +1,116 @@
+"""``genagent-tiny``: a small vision-language model, a Qwen2 decoder that reads object slots.
+
+:class:`GenAgentTinyForConditionalGeneration` is a Hugging Face model: a
+:class:`~agents.tiny.perception.ShapesPerception` CNN turns each image into
+:data:`~agents.tiny.perception.MAX_SLOTS` object slots, a linear projector maps each slot into the
+decoder's embedding space, and the slot embeddings replace the ``<|slot|>`` tokens the processor
+put where the image is in the chat. The decoder is ``transformers``' Qwen2 (rotary attention, KV
+cache, ``generate``). ``save_pretrained`` / ``from_pretrained`` write and read config and
+safetensors weights; importing :mod:`agents.tiny` registers the ``genagent_tiny`` model type with
+the ``Auto`` classes.
+
+The perception CNN is pretrained alone and then frozen (its slots are read without gradients), as
+real VLMs come with a pretrained vision tower.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import Qwen2Config, Qwen2ForCausalLM
+
+from agents.tiny.perception import SLOT_FEATURES, ShapesPerception, read_slots, slot_features
+
+
+class GenAgentTinyConfig(Qwen2Config):
+    """A Qwen2 decoder config plus the eyes: ``perception_width`` and the slot token's id."""
+
+    model_type = "genagent_tiny"
+
+    def __init__(self, perception_width: int = 32, slot_token_id: int = 0, **kwargs: Any) -> None:
+        self.perception_width = perception_width
+        self.slot_token_id = slot_token_id
+        super().__init__(**kwargs)
+
+
+class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
+    """Qwen2 causal LM whose ``<|slot|>`` positions hold the projected object slots of the images.
+
+    ``forward`` takes ``pixel_values`` ``(n_images, 3, 128, 128)`` in [0, 1], in the order the
+    images appear in the batch's chats (each image is :data:`MAX_SLOTS` slot tokens).
+    """
+
+    config_class = GenAgentTinyConfig
+
+    def __init__(self, config: GenAgentTinyConfig) -> None:
+        super().__init__(config)
+        self.perception = ShapesPerception(config.perception_width)
+        self.projector = nn.Sequential(nn.Linear(SLOT_FEATURES, config.hidden_size), nn.GELU(),
+                                       nn.Linear(config.hidden_size, config.hidden_size))
+        self.post_init()
+
+    def image_embeddings(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """``(n_images * MAX_SLOTS, hidden)``: each image's slots, projected (perception frozen)."""
+        with torch.no_grad():
+            was_training = self.perception.training
+            self.perception.eval()
+            density, size = self.perception(pixel_values.float())
+            self.perception.train(was_training)
+            features = torch.stack([slot_features(slots) for slots in read_slots(density, size)])
+        first: nn.Linear = self.projector[0]  # type: ignore[assignment]
+        return self.projector(features.to(first.weight.dtype)).flatten(0, 1)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache: Any = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        pixel_values: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        if pixel_values is not None and input_ids is not None and inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+            slots = input_ids == self.config.slot_token_id
+            images = self.image_embeddings(pixel_values)
+            if int(slots.sum()) != images.shape[0]:
+                raise ValueError(f"the chats hold {int(slots.sum())} slot tokens but the images give {images.shape[0]}")
+            inputs_embeds = inputs_embeds.masked_scatter(slots.unsqueeze(-1), images.to(inputs_embeds.dtype))
+            input_ids = None
+        return super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                               cache=cache, inputs_embeds=inputs_embeds, labels=labels, use_cache=use_cache,
+                               logits_to_keep=logits_to_keep, **kwargs)
+
+    def prepare_inputs_for_generation(self, *args: Any, is_first_iteration: bool | None = False,
+                                      **kwargs: Any) -> dict[str, Any]:
+        inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
+        if not is_first_iteration:  # the images are in the cache after the prompt's pass
+            inputs.pop("pixel_values", None)
+        return dict(inputs)
+
+
+def register() -> None:
+    """Let ``AutoConfig``, ``AutoModelForCausalLM``, ``AutoModelForImageTextToText`` and
+    ``AutoProcessor`` load ``genagent_tiny`` folders (so ``LLMAgent.from_pretrained`` does too)."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+
+    try:
+        AutoConfig.register("genagent_tiny", GenAgentTinyConfig)
+    except ValueError:  # already registered
+        return
+    AutoModelForCausalLM.register(GenAgentTinyConfig, GenAgentTinyForConditionalGeneration)
+    AutoModelForImageTextToText.register(GenAgentTinyConfig, GenAgentTinyForConditionalGeneration)
+    from transformers import AutoProcessor
+
+    from agents.tiny.processor import TinyProcessor
+
+    AutoProcessor.register(GenAgentTinyConfig, TinyProcessor)
+
+
+__all__ = ["GenAgentTinyConfig", "GenAgentTinyForConditionalGeneration", "register"]

@@ -1,0 +1,355 @@
+"""SFT of the reference agent on teacher trajectories (CleanRL-style: one readable file).
+
+    python examples/train_sft.py                                    # genagent-tiny, 2 CPU cores
+    accelerate launch --num_processes 2 --cpu examples/train_sft.py --minutes 1 --episodes 64
+    accelerate launch examples/train_sft.py --base-model /models/Qwen2.5-VL-7B-Instruct \\
+        --lora-rank 64 --batch-size 8 --grad-accum 32 --lr 1e-5 --epochs 3 --generator flux-dev   # real scale
+
+1. **Teacher data.** The privileged teacher (:class:`agents.tiny.teacher.DescribeFirstTeacher`)
+   plays the *train* splits of ``shapes-geneval`` and ``shapes-wise`` through a vector env. Its
+   messages can be written from what the student sees: the rewrite depends only on the request,
+   and each judgment first describes the image (from the verifier's detections) and then compares
+   it with the request. Trajectories in which a refinement made the image worse are dropped, as in
+   the paper.
+2. **Tokens and loss mask.** A sample is one whole trajectory as one token sequence (the chat
+   template applied to the final messages); the loss mask is 1 exactly on the tokens of the
+   agent's turns and 0 on system, user, tool and image tokens. It is found by rendering the chat up
+   to each assistant turn, so it holds for any chat template.
+3. **Model.** By default ``genagent-tiny`` is built from a config: the pretrained perception CNN
+   (``examples/pretrain_perception.py``, frozen), a projector, a Qwen2 decoder, and a byte-level
+   BPE trained here on the teacher's text. ``--base-model`` fine-tunes a Hugging Face VLM instead
+   (Qwen2.5-VL), with LoRA from ``peft`` when ``--lora-rank`` > 0: the same code path.
+4. **Training.** AdamW with warm-up and cosine decay, ``accelerate`` for many processes or GPUs,
+   TensorBoard (``losses/``, ``charts/``), a progress bar, checkpoints (safetensors weights,
+   tokenizer, optimizer, scheduler, RNG states, step) that a rerun resumes from.
+
+Writes ``<out>/`` as a Hugging Face model folder (``from_pretrained`` loads it; importing
+``agents.tiny`` registers the ``genagent_tiny`` type) and ``<out>/training_state/``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import tyro
+
+
+@dataclass
+class Args:
+    seed: int = 0
+    """seed of the teacher episodes, the weights and the batch order"""
+    out: Path = Path("runs/tiny-sft")
+    """the model folder (and training_state/ for resuming)"""
+    perception: Path = Path("runs/perception/perception.safetensors")
+    """the pretrained perception CNN (examples/pretrain_perception.py)"""
+    perception_width: int = 32
+    """the CNN width the perception checkpoint was trained with"""
+    episodes: int = 9000
+    """teacher episodes on the train splits"""
+    wise_share: float = 0.4
+    """share of the episodes on shapes-wise (the rest on shapes-geneval)"""
+    max_rounds: tuple[int, ...] = (2, 2, 2, 1, 4)
+    """max_rounds of the teacher episodes, cycled (the student learns what rounds left means)"""
+    generator: str = "shapes-medium"
+    """the tool the teacher calls"""
+    base_model: str | None = None
+    """a Hugging Face VLM folder to fine-tune instead of building genagent-tiny"""
+    lora_rank: int = 0
+    """LoRA rank through peft (0: train every weight)"""
+    vocab_size: int = 1536
+    """genagent-tiny: BPE vocabulary size"""
+    hidden_size: int = 192
+    """genagent-tiny: decoder width"""
+    layers: int = 4
+    """genagent-tiny: decoder layers"""
+    heads: int = 4
+    """genagent-tiny: attention heads (2 key/value heads)"""
+    max_len: int = 1024
+    """longest trajectory in tokens (longer ones are dropped)"""
+    batch_size: int = 16
+    """trajectories per step per process"""
+    grad_accum: int = 1
+    """steps accumulated before each optimizer update"""
+    lr: float = 2e-3
+    """peak learning rate (the paper's SFT of Qwen2.5-VL-7B: 1e-5)"""
+    epochs: float = 3.0
+    """passes over the data (the paper: 3)"""
+    minutes: float = 25.0
+    """wall-clock budget; training stops at whichever of epochs and minutes comes first"""
+    warmup: float = 0.03
+    """share of the steps spent warming up"""
+    threads: int = 2
+    """torch CPU threads per process"""
+    log_every: int = 10
+    """steps between TensorBoard points"""
+
+
+# ----------------------------------------------------------------------------- teacher data
+
+
+def teacher_trajectories(args: Args) -> list[Any]:
+    """Play the teacher on the train splits; keep trajectories whose refinements never made it worse."""
+    from agents.rollout import EpisodeSpec, stream_episodes
+    from agents.tiny.teacher import DescribeFirstTeacher
+    from genagent_env.vector import GenAgentVectorEnv
+
+    rng = random.Random(args.seed)
+    n_wise = int(round(args.episodes * args.wise_share))
+    kept: list[Any] = []
+    dropped = 0
+    for suite, n in (("shapes-wise", n_wise), ("shapes-geneval", args.episodes - n_wise)):
+        for rounds in sorted(set(args.max_rounds)):
+            share = args.max_rounds.count(rounds) / len(args.max_rounds)
+            count = int(round(n * share))
+            envs = GenAgentVectorEnv(16, suite=suite, split="train", generators=args.generator, max_rounds=rounds,
+                                     privileged=True, autoreset_mode="disabled", generation_cache=False)
+            n_tasks = len(envs.config.tasks)
+            specs = [EpisodeSpec(seed=rng.randrange(2**31), options={"task_index": rng.randrange(n_tasks)})
+                     for _ in range(count)]
+            for _, trajectory in stream_episodes(envs, DescribeFirstTeacher(), specs):
+                scores = [s["score"] for s in trajectory.scores]
+                if any(later < earlier for earlier, later in zip(scores, scores[1:])):
+                    dropped += 1
+                    continue
+                kept.append(trajectory)
+            envs.close()
+    print(f"teacher: {len(kept)} trajectories kept, {dropped} dropped (a refinement made the image worse)",
+          flush=True)
+    return kept
+
+
+# ----------------------------------------------------------------------------- tokens and mask
+
+
+def encode(processor: Any, messages: list[dict[str, Any]], images: list[Any]) -> tuple[list[int], list[int], dict]:
+    """Token ids of the whole chat, the loss mask (1 on the assistant turns' tokens only) and the
+    processor's image tensors (``pixel_values``, and whatever else the model takes with them)."""
+
+    def length(chat: list[dict[str, Any]], generation_prompt: bool) -> int:
+        text = processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=generation_prompt)
+        n_images = sum(1 for m in chat for p in (m["content"] if isinstance(m["content"], list) else [])
+                       if isinstance(p, dict) and p.get("type") == "image")
+        batch = processor(text=[text], images=images[:n_images] or None, add_special_tokens=False)
+        return len(batch["input_ids"][0])
+
+    full_text = processor.apply_chat_template(messages, tokenize=False)
+    batch = processor(text=[full_text], images=images or None, add_special_tokens=False, return_tensors="pt")
+    ids = batch["input_ids"][0].tolist()
+    mask = [0] * len(ids)
+    for j, message in enumerate(messages):
+        if message["role"] == "assistant":
+            start, end = length(messages[:j], True), length(messages[: j + 1], False)
+            mask[start:end] = [1] * (end - start)
+    extras = {key: value for key, value in batch.items() if key not in ("input_ids", "attention_mask")}
+    return ids, mask, extras
+
+
+def chat_of(trajectory: Any, multimodal: bool) -> tuple[list[dict[str, Any]], list[Any]]:
+    from agents.llm import chat_images, chat_messages
+
+    return chat_messages(trajectory.messages, multimodal), chat_images(trajectory.messages)
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def build_tiny(args: Args, texts: list[str]) -> tuple[Any, Any]:
+    """genagent-tiny from configs: the tokenizer trained on ``texts``, the perception loaded."""
+    from safetensors.torch import load_file
+
+    from agents.tiny.model import GenAgentTinyConfig, GenAgentTinyForConditionalGeneration
+    from agents.tiny.processor import END, PAD, TinyProcessor, train_tokenizer
+
+    tokenizer = train_tokenizer(texts, args.vocab_size)
+    processor = TinyProcessor(tokenizer)
+    config = GenAgentTinyConfig(
+        vocab_size=len(tokenizer), hidden_size=args.hidden_size, intermediate_size=int(8 * args.hidden_size / 3),
+        num_hidden_layers=args.layers, num_attention_heads=args.heads, num_key_value_heads=max(1, args.heads // 2),
+        max_position_embeddings=2048, tie_word_embeddings=True, perception_width=args.perception_width,
+        slot_token_id=processor.slot_token_id, bos_token_id=tokenizer.convert_tokens_to_ids(PAD),
+        eos_token_id=tokenizer.convert_tokens_to_ids(END), pad_token_id=tokenizer.convert_tokens_to_ids(PAD),
+    )
+    model = GenAgentTinyForConditionalGeneration(config)
+    model.perception.load_state_dict(load_file(str(args.perception)))
+    model.perception.requires_grad_(False)
+    model.generation_config.eos_token_id = config.eos_token_id
+    model.generation_config.pad_token_id = config.pad_token_id
+    return model, processor
+
+
+def build_base(args: Args) -> tuple[Any, Any]:
+    """A Hugging Face VLM to fine-tune, with LoRA adapters when ``--lora-rank`` > 0."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    assert args.base_model is not None
+    processor = AutoProcessor.from_pretrained(args.base_model, local_files_only=True)
+    model = AutoModelForImageTextToText.from_pretrained(args.base_model, local_files_only=True, dtype=torch.bfloat16)
+    return model, processor
+
+
+def with_lora(model: Any, rank: int) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.05, task_type="CAUSAL_LM",
+                        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    return get_peft_model(model, config)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Indices grouped by similar length (little padding), batches in random order."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], rng.random()))
+    groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(groups)
+    return groups
+
+
+def collate(samples: list[tuple[list[int], list[int], dict]], pad_id: int) -> dict[str, Any]:
+    width = max(len(ids) for ids, _, _ in samples)
+    input_ids = torch.full((len(samples), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(samples), width), dtype=torch.long)
+    labels = torch.full((len(samples), width), -100, dtype=torch.long)
+    for row, (ids, mask, _) in enumerate(samples):  # right padding for training
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        attention[row, : len(ids)] = 1
+        labels[row, : len(ids)] = torch.tensor([t if m else -100 for t, m in zip(ids, mask)])
+    batch: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+    for key in samples[0][2]:  # image tensors, in the order the images appear in the batch
+        batch[key] = torch.cat([extras[key] for _, _, extras in samples if key in extras])
+    return batch
+
+
+def main(args: Args) -> None:
+    from accelerate import Accelerator
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm.auto import tqdm
+
+    import agents.tiny  # noqa: F401  (registers genagent_tiny with the Auto classes)
+
+    torch.set_num_threads(args.threads)
+    accelerator = Accelerator(gradient_accumulation_steps=args.grad_accum)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    state_dir = args.out / "training_state"
+    started = time.time()
+
+    trajectories = teacher_trajectories(args)
+    multimodal = True
+    chats = [chat_of(t, multimodal) for t in trajectories]
+    if args.base_model is None:
+        from agents.tiny.processor import render_chat
+
+        resuming = (state_dir / "step.json").exists()
+        if resuming:  # the tokenizer must stay the one the saved weights were trained with
+            from agents.tiny.model import GenAgentTinyForConditionalGeneration
+            from agents.tiny.processor import TinyProcessor
+
+            processor = TinyProcessor.from_pretrained(state_dir)
+            model = GenAgentTinyForConditionalGeneration.from_pretrained(state_dir)
+        else:
+            model, processor = build_tiny(args, [render_chat(messages) for messages, _ in chats])
+    else:
+        model, processor = build_base(args)
+    if args.lora_rank > 0:
+        model = with_lora(model, args.lora_rank)
+    samples = []
+    for messages, images in chats:
+        ids, mask, extras = encode(processor, messages, images)
+        if len(ids) <= args.max_len:
+            samples.append((ids, mask, extras))
+    lengths = [len(ids) for ids, _, _ in samples]
+    print(f"{len(samples)} trajectories, {sum(lengths)} tokens ({np.mean(lengths):.0f} per trajectory, "
+          f"{sum(sum(m) for _, m, _ in samples)} trained on), data ready in {time.time() - started:.0f} s", flush=True)
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.95))
+    per_epoch = math.ceil(len(samples) / (args.batch_size * accelerator.num_processes))
+    total_steps = max(1, int(per_epoch * args.epochs) // args.grad_accum)
+
+    def schedule(step: int) -> float:
+        warm = max(1, int(args.warmup * total_steps))
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total_steps - warm))))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    step, spent = 0, 0.0
+    if (state_dir / "step.json").exists():
+        accelerator.load_state(str(state_dir))  # optimizer, scheduler, RNG states (weights loaded above)
+        saved = json.loads((state_dir / "step.json").read_text())
+        step, spent = saved["step"], saved["spent"]
+        accelerator.print(f"resumed at step {step}")
+    pad_id = processor.tokenizer.pad_token_id
+    writer = SummaryWriter(str(args.out / "tensorboard")) if accelerator.is_main_process else None
+    rng = random.Random(args.seed)
+    budget = args.minutes * 60
+    clock = time.time() - spent
+    progress = tqdm(total=total_steps, initial=step, disable=not accelerator.is_main_process, desc="sft")
+    plan: list[list[int]] = []
+    for _ in range(math.ceil(args.epochs) + 1):
+        plan += batches(lengths, args.batch_size, rng)
+    plan = plan[accelerator.process_index :: accelerator.num_processes]
+    micro = step * args.grad_accum
+    model.train()
+    while step < total_steps and time.time() - clock < budget and micro < len(plan):
+        batch = collate([samples[i] for i in plan[micro]], pad_id)
+        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+        with accelerator.accumulate(model):
+            loss = model(**batch).loss
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        micro += 1
+        if micro % args.grad_accum:
+            continue
+        step += 1
+        progress.update(1)
+        progress.set_postfix(loss=f"{loss.item():.3f}")
+        if writer is not None and step % args.log_every == 0:
+            writer.add_scalar("losses/sft", loss.item(), step)
+            writer.add_scalar("charts/learning_rate", scheduler.get_last_lr()[0], step)
+            writer.add_scalar("charts/epoch", micro / max(1, per_epoch), step)
+        if step % 200 == 0 or step == total_steps:
+            save(accelerator, model, processor, state_dir, step, time.time() - clock)
+    progress.close()
+    save(accelerator, model, processor, state_dir, step, time.time() - clock)
+    if accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(model)
+        if args.lora_rank > 0:
+            unwrapped = unwrapped.merge_and_unload()
+        unwrapped.save_pretrained(args.out, safe_serialization=True)
+        processor.save_pretrained(args.out)
+        (args.out / "sft_args.json").write_text(json.dumps({**asdict(args), "out": str(args.out),
+                                                            "perception": str(args.perception), "steps": step,
+                                                            "minutes": (time.time() - clock) / 60}, indent=2))
+        print(f"saved {args.out} after {step} steps in {(time.time() - clock) / 60:.1f} min", flush=True)
+
+
+def save(accelerator: Any, model: Any, processor: Any, state_dir: Path, step: int, spent: float) -> None:
+    """A checkpoint a rerun resumes from: weights and tokenizer (HF folder) plus optimizer,
+    scheduler and RNG states, and the step."""
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(state_dir))
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(state_dir, safe_serialization=True)
+        processor.save_pretrained(state_dir)
+        (state_dir / "step.json").write_text(json.dumps({"step": step, "spent": spent}))
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))

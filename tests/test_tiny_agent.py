@@ -1,0 +1,120 @@
+"""genagent-tiny: perception targets and slots, the processor, the loss mask, SFT steps, loading."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents.tiny.perception import ShapesPerception, class_index, read_slots, scene_targets
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_scene_targets_hold_one_unit_of_mass_per_object_where_it_is():
+    record = {"width": 128, "height": 128, "objects": [
+        {"class": "circle", "color": "red", "centroid": (20.0, 30.0), "area": 550},
+        {"class": "circle", "color": "red", "centroid": (40.0, 100.0), "area": 550},
+        {"class": "star", "color": "blue", "centroid": (110.0, 20.0), "area": 900},
+    ]}
+    density, size = scene_targets(record)
+    red, blue = class_index("circle", "red"), class_index("star", "blue")
+    assert density[red].sum() == pytest.approx(2.0) and density[blue].sum() == pytest.approx(1.0)
+    assert density.sum() == pytest.approx(3.0)
+    slots = read_slots(torch.from_numpy(density)[None], torch.from_numpy(size)[None])[0]
+    assert [(s.shape, s.colour, s.count) for s in slots] == [("circle", "red", 2), ("star", "blue", 1)]
+    assert slots[0].position(0.99) == "left" and slots[1].halves[1] == pytest.approx(1.0)  # all on the right
+    assert slots[1].size > slots[0].size  # the star is bigger
+
+
+def _perception_file(tmp_path: Path) -> Path:
+    from safetensors.torch import save_file
+
+    path = tmp_path / "perception.safetensors"
+    torch.manual_seed(0)
+    save_file({k: v.contiguous() for k, v in ShapesPerception(16).state_dict().items()}, str(path))
+    return path
+
+
+def _teacher_chat(rounds: int = 2):
+    import gymnasium as gym
+
+    from agents import run_episode
+    from agents.llm import chat_images, chat_messages
+    from agents.tiny.teacher import DescribeFirstTeacher
+
+    env = gym.make("genagent_env:GenAgent-v0", max_rounds=rounds, privileged=True)
+    trajectory = run_episode(env, DescribeFirstTeacher(), seed=5, options={"task_index": 40})
+    return chat_messages(trajectory.messages, True), chat_images(trajectory.messages), trajectory
+
+
+def test_the_loss_mask_covers_exactly_the_agents_tokens():
+    from agents.tiny.processor import END, TinyProcessor, render_chat, train_tokenizer
+    from examples.train_sft import encode
+
+    messages, images, trajectory = _teacher_chat()
+    processor = TinyProcessor(train_tokenizer([render_chat(messages)] * 3, vocab_size=400))
+    ids, mask, extras = encode(processor, messages, images)
+    assert len(ids) == len(mask) and extras["pixel_values"].shape[0] == len(images) == len(trajectory.images)
+    tokenizer = processor.tokenizer
+    trained = tokenizer.decode([t for t, m in zip(ids, mask) if m])
+    wanted = "".join(turn["action"] + END + "\n" for turn in trajectory.turns)
+    assert trained == wanted  # every agent token, and nothing of system, user, tool or image tokens
+    assert processor.slot_token_id not in [t for t, m in zip(ids, mask) if m]
+
+
+def test_sft_steps_lower_the_loss_and_the_checkpoint_loads_as_an_agent(tmp_path: Path):
+    import gymnasium as gym
+
+    import agents.tiny  # noqa: F401  (registers the model type)
+    from agents import run_episode
+    from agents.llm import LLMAgent
+    from examples.train_sft import Args, build_tiny, collate, encode
+
+    messages, images, _ = _teacher_chat()
+    args = Args(perception=_perception_file(tmp_path), perception_width=16, hidden_size=64, layers=2, heads=2,
+                vocab_size=400)
+    from agents.tiny.processor import render_chat
+
+    model, processor = build_tiny(args, [render_chat(messages)] * 3)
+    batch = collate([encode(processor, messages, images)] * 2, processor.tokenizer.pad_token_id)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    losses = []
+    for _ in range(25):
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(not p.requires_grad for p in model.perception.parameters())  # the eyes stay frozen
+
+    model.save_pretrained(tmp_path / "ckpt")
+    processor.save_pretrained(tmp_path / "ckpt")
+    agent = LLMAgent.from_pretrained(tmp_path / "ckpt", max_new_tokens=64)
+    trajectory = run_episode(gym.make("genagent_env:GenAgent-v0", max_rounds=1), agent, seed=0)
+    assert trajectory.terminated or trajectory.truncated
+
+
+def test_train_sft_runs_a_few_steps_under_accelerate_with_two_cpu_processes(tmp_path: Path):
+    perception = _perception_file(tmp_path)
+    out = tmp_path / "sft"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               str(ROOT / "examples" / "train_sft.py"), "--perception", str(perception), "--perception-width", "16",
+               "--episodes", "24", "--max-rounds", "1", "--hidden-size", "64", "--layers", "2", "--heads", "2",
+               "--vocab-size", "400", "--batch-size", "4", "--epochs", "1", "--threads", "1", "--out", str(out)]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = json.loads((out / "sft_args.json").read_text())
+    assert saved["steps"] >= 2 and (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
+    state = json.loads((out / "training_state" / "step.json").read_text())
+    assert state["step"] == saved["steps"]
+    assert np.isfinite(state["spent"])
