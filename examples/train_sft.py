@@ -148,7 +148,14 @@ def encode(processor: Any, messages: list[dict[str, Any]], images: list[Any]) ->
         if message["role"] == "assistant":
             start, end = length(messages[:j], True), length(messages[: j + 1], False)
             mask[start:end] = [1] * (end - start)
-    extras = {key: value for key, value in batch.items() if key not in ("input_ids", "attention_mask")}
+    extras: dict[str, Any] = {}
+    for key, value in batch.items():
+        if key in ("input_ids", "attention_mask"):
+            continue
+        if value.dim() >= 2 and value.shape[0] == 1 and value.shape[1] == len(ids):
+            extras[key] = value[0].tolist()  # a per-token input (e.g. token types): padded like the ids
+        else:
+            extras[key] = value  # image tensors
     return ids, mask, extras
 
 
@@ -224,8 +231,13 @@ def collate(samples: list[tuple[list[int], list[int], dict]], pad_id: int) -> di
         attention[row, : len(ids)] = 1
         labels[row, : len(ids)] = torch.tensor([t if m else -100 for t, m in zip(ids, mask)])
     batch: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
-    for key in samples[0][2]:  # image tensors, in the order the images appear in the batch
-        batch[key] = torch.cat([extras[key] for _, _, extras in samples if key in extras])
+    for key, first in samples[0][2].items():
+        if isinstance(first, list):  # per-token: right-padded with zeros
+            batch[key] = torch.zeros((len(samples), width), dtype=torch.long)
+            for row, (_, _, extras) in enumerate(samples):
+                batch[key][row, : len(extras[key])] = torch.tensor(extras[key])
+        else:  # image tensors, in the order the images appear in the batch
+            batch[key] = torch.cat([extras[key] for _, _, extras in samples if key in extras])
     return batch
 
 

@@ -118,3 +118,21 @@ def test_train_sft_runs_a_few_steps_under_accelerate_with_two_cpu_processes(tmp_
     state = json.loads((out / "training_state" / "step.json").read_text())
     assert state["step"] == saved["steps"]
     assert np.isfinite(state["spent"])
+
+
+@pytest.mark.parametrize("lora_rank", [0, 4])
+def test_train_sft_fine_tunes_a_hugging_face_vlm_through_the_same_code_path(tmp_path: Path, lora_rank: int):
+    """--base-model (here the tiny random Qwen2-VL, as Qwen2.5-VL would be) with or without LoRA."""
+    from examples.train_sft import Args, main
+    from genagent_env.testing.tiny_vlm import tiny_qwen2_vl
+
+    tiny_qwen2_vl(path=tmp_path / "base")
+    out = tmp_path / "sft"
+    main(Args(base_model=str(tmp_path / "base"), lora_rank=lora_rank, episodes=4, max_rounds=(1,), max_len=8192,
+              batch_size=2, epochs=1, threads=1, out=out))
+    saved = json.loads((out / "sft_args.json").read_text())
+    assert saved["steps"] == 2 and (out / "model.safetensors").exists()  # 4 trajectories, batches of 2
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(out, local_files_only=True)  # LoRA merged in
+    assert not any("lora" in name for name, _ in model.named_parameters())
