@@ -54,8 +54,12 @@ class Args:
     """the CNN width the perception checkpoint was trained with"""
     episodes: int = 9000
     """teacher episodes on the train splits"""
+    suites: tuple[str, ...] = ("shapes-wise", "shapes-geneval")
+    """registered suites or task files the teacher plays (their train split)"""
     wise_share: float = 0.4
-    """share of the episodes on shapes-wise (the rest on shapes-geneval)"""
+    """share of the episodes on the first suite (the rest on the others, evenly)"""
+    scorer: str = "shapes"
+    """the teacher's verifier; its detections are what the judgments describe (shapes, detector)"""
     max_rounds: tuple[int, ...] = (2, 2, 2, 1, 4)
     """max_rounds of the teacher episodes, cycled (the student learns what rounds left means)"""
     generator: str = "shapes-medium"
@@ -102,19 +106,21 @@ def teacher_trajectories(args: Args) -> list[Any]:
     from genagent_env.vector import GenAgentVectorEnv
 
     rng = random.Random(args.seed)
-    n_wise = int(round(args.episodes * args.wise_share))
+    first = int(round(args.episodes * args.wise_share)) if len(args.suites) > 1 else args.episodes
+    rest = [(args.episodes - first) // max(1, len(args.suites) - 1)] * (len(args.suites) - 1)
     kept: list[Any] = []
     dropped = 0
-    for suite, n in (("shapes-wise", n_wise), ("shapes-geneval", args.episodes - n_wise)):
+    for suite, n in zip(args.suites, [first, *rest]):
         for rounds in sorted(set(args.max_rounds)):
             share = args.max_rounds.count(rounds) / len(args.max_rounds)
             count = int(round(n * share))
-            envs = GenAgentVectorEnv(16, suite=suite, split="train", generators=args.generator, max_rounds=rounds,
-                                     privileged=True, autoreset_mode="disabled", generation_cache=False)
+            envs = GenAgentVectorEnv(16, suite=suite, split="train", generators=args.generator, scorer=args.scorer,
+                                     max_rounds=rounds, privileged=True, autoreset_mode="disabled",
+                                     generation_cache=False)
             n_tasks = len(envs.config.tasks)
             specs = [EpisodeSpec(seed=rng.randrange(2**31), options={"task_index": rng.randrange(n_tasks)})
                      for _ in range(count)]
-            for _, trajectory in stream_episodes(envs, DescribeFirstTeacher(), specs):
+            for _, trajectory in stream_episodes(envs, DescribeFirstTeacher(envs.config.scorer), specs):
                 scores = [s["score"] for s in trajectory.scores]
                 if any(later < earlier for earlier, later in zip(scores, scores[1:])):
                     dropped += 1
@@ -172,7 +178,7 @@ def build_tiny(args: Args, texts: list[str]) -> tuple[Any, Any]:
     """genagent-tiny from configs: the tokenizer trained on ``texts``, the perception loaded."""
     from safetensors.torch import load_file
 
-    from agents.tiny.model import GenAgentTinyConfig, GenAgentTinyForConditionalGeneration
+    from agents.tiny.model import GenAgentTinyConfig, GenAgentTinyForConditionalGeneration, slot_word_matrix
     from agents.tiny.processor import END, PAD, TinyProcessor, train_tokenizer
 
     tokenizer = train_tokenizer(texts, args.vocab_size)
@@ -185,6 +191,7 @@ def build_tiny(args: Args, texts: list[str]) -> tuple[Any, Any]:
         eos_token_id=tokenizer.convert_tokens_to_ids(END), pad_token_id=tokenizer.convert_tokens_to_ids(PAD),
     )
     model = GenAgentTinyForConditionalGeneration(config)
+    model.slot_words.copy_(slot_word_matrix(tokenizer, config.vocab_size))
     model.perception.load_state_dict(load_file(str(args.perception)))
     model.perception.requires_grad_(False)
     model.generation_config.eos_token_id = config.eos_token_id

@@ -49,6 +49,10 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
         self.perception = ShapesPerception(config.perception_width)
         self.projector = nn.Sequential(nn.Linear(SLOT_FEATURES, config.hidden_size), nn.GELU(),
                                        nn.Linear(config.hidden_size, config.hidden_size))
+        #: (SLOT_FEATURES, vocab): which words name each slot feature (its shape, colour, count,
+        #: halves), filled from the tokenizer by :func:`slot_word_matrix`. A slot's embedding adds the
+        #: mean embedding of its words, so reading a slot and writing its words starts out easy.
+        self.register_buffer("slot_words", torch.zeros(SLOT_FEATURES, config.vocab_size))
         self.post_init()
 
     def image_embeddings(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -60,7 +64,9 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
             self.perception.train(was_training)
             features = torch.stack([slot_features(slots) for slots in read_slots(density, size)])
         first: nn.Linear = self.projector[0]  # type: ignore[assignment]
-        return self.projector(features.to(first.weight.dtype)).flatten(0, 1)
+        features = features.to(first.weight.dtype)
+        words = (features @ self.slot_words.to(features.dtype)) @ self.get_input_embeddings().weight
+        return (self.projector(features) + words).flatten(0, 1)
 
     def forward(
         self,
@@ -95,6 +101,30 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
         return dict(inputs)
 
 
+def slot_word_matrix(tokenizer: Any, vocab_size: int) -> torch.Tensor:
+    """``(SLOT_FEATURES, vocab_size)``: each slot feature's words as a distribution over token ids —
+    the shape (singular and plural), the colour, the count as digits, the half (left, right, top,
+    bottom) — with and without a leading space, as the descriptions write them."""
+    from agents.tiny.perception import COLOURS, MAX_COUNT_BIN
+    from genagent_env.shapes.vocab import SHAPES, plural
+
+    def ids(words: list[str]) -> list[int]:
+        out: list[int] = []
+        for word in words:
+            for form in (word, " " + word):
+                out += tokenizer(form, add_special_tokens=False)["input_ids"]
+        return out
+
+    rows = [ids([shape, plural(shape)]) for shape in SHAPES] + [ids([colour]) for colour in COLOURS]
+    rows += [ids([str(k)]) for k in range(MAX_COUNT_BIN + 1)] + [ids([h]) for h in ("left", "right", "top", "bottom")]
+    rows += [[]]  # the size feature has no word of its own
+    matrix = torch.zeros(len(rows), vocab_size)
+    for r, token_ids in enumerate(rows):
+        for token in token_ids:
+            matrix[r, token] += 1.0 / len(token_ids)
+    return matrix
+
+
 def register() -> None:
     """Let ``AutoConfig``, ``AutoModelForCausalLM``, ``AutoModelForImageTextToText`` and
     ``AutoProcessor`` load ``genagent_tiny`` folders (so ``LLMAgent.from_pretrained`` does too)."""
@@ -113,4 +143,4 @@ def register() -> None:
     AutoProcessor.register(GenAgentTinyConfig, TinyProcessor)
 
 
-__all__ = ["GenAgentTinyConfig", "GenAgentTinyForConditionalGeneration", "register"]
+__all__ = ["GenAgentTinyConfig", "GenAgentTinyForConditionalGeneration", "register", "slot_word_matrix"]

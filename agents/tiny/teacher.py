@@ -37,10 +37,18 @@ def describe_scene(detections: Sequence[Mapping[str, Any]], width: int = 128, he
     group is in and ``big``/``small`` when its mean area differs clearly from the other groups'."""
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for obj in detections:
-        groups.setdefault((str(obj["class"]), str(obj["color"])), []).append(obj)
+        groups.setdefault((str(obj["class"]), str(obj.get("color") or "")), []).append(obj)
     if not groups:
         return "nothing"
-    order = sorted(groups, key=lambda k: (-len(groups[k]), SHAPES.index(k[0]), list(PALETTE).index(k[1])))
+
+    def rank(words: tuple[str, str]) -> tuple[int, int, str, int, str]:
+        # ShapesWorld's class order (the student's slot order); other detectors' classes by name.
+        shape, colour = words
+        colours = list(PALETTE)
+        return (-len(groups[words]), SHAPES.index(shape) if shape in SHAPES else len(SHAPES), shape,
+                colours.index(colour) if colour in colours else len(colours), colour)
+
+    order = sorted(groups, key=rank)
     areas = {k: sum(float(o["area"]) for o in groups[k]) / len(groups[k]) for k in order}
     parts = []
     for key in order:
@@ -55,7 +63,8 @@ def describe_scene(detections: Sequence[Mapping[str, Any]], width: int = 128, he
         halves = [h for h, ok in (("left", max(xs) < width / 2), ("right", min(xs) >= width / 2),
                                   ("top", max(ys) < height / 2), ("bottom", min(ys) >= height / 2)) if ok]
         where = f" ({', '.join(halves)})" if halves else ""
-        parts.append(f"{len(objs)} {size}{key[1]} {plural(key[0], len(objs))}{where}")
+        colour = f"{key[1]} " if key[1] else ""
+        parts.append(f"{len(objs)} {size}{colour}{plural(key[0], len(objs))}{where}")
     return ", ".join(parts)
 
 
