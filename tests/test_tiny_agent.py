@@ -136,3 +136,16 @@ def test_train_sft_fine_tunes_a_hugging_face_vlm_through_the_same_code_path(tmp_
 
     model = AutoModelForImageTextToText.from_pretrained(out, local_files_only=True)  # LoRA merged in
     assert not any("lora" in name for name, _ in model.named_parameters())
+
+
+def test_the_shipped_tiny_sft_loads_by_name_and_plays_by_the_protocol():
+    import gymnasium as gym
+
+    from agents import make_agent, run_episode
+
+    agent = make_agent("tiny-sft")
+    env = gym.make("genagent_env:GenAgent-v0", max_rounds=2)
+    trajectory = run_episode(env, agent, seed=0, options={"task_index": 0})
+    assert trajectory.violations == 0 and trajectory.terminated
+    assert trajectory.rounds and trajectory.rounds[0]["prompt"].startswith("Exactly")  # it rewrote the request
+    assert trajectory.rounds[0]["judge"].startswith("image_1 shows")  # and judged describing first
