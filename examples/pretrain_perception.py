@@ -141,7 +141,7 @@ def main(args: Args) -> None:
     state_path = args.out / "state.pt"
     step, spent = 0, 0.0
     if state_path.exists():  # resume: weights, optimizer, step, time spent, RNG
-        state = torch.load(state_path, weights_only=False)  # our own file, written below
+        state = torch.load(state_path, weights_only=True)  # tensors, dicts and numbers only
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, spent = state["step"], state["spent"]
@@ -157,7 +157,8 @@ def main(args: Args) -> None:
             elapsed = time.time() - clock
             if elapsed >= budget:
                 break
-            lr = args.lr * 0.5 * (1 + np.cos(np.pi * min(elapsed / budget, 1.0)))
+            # A plain float, so the saved state holds no numpy scalar and loads with weights_only=True.
+            lr = float(args.lr * 0.5 * (1 + np.cos(np.pi * min(elapsed / budget, 1.0))))
             for group in optimizer.param_groups:
                 group["lr"] = lr
             index = order[start : start + args.batch_size]

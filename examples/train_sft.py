@@ -165,10 +165,11 @@ def encode(processor: Any, messages: list[dict[str, Any]], images: list[Any]) ->
     return ids, mask, extras
 
 
-def chat_of(trajectory: Any, multimodal: bool) -> tuple[list[dict[str, Any]], list[Any]]:
+def chat_of(trajectory: Any) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The trajectory's chat as a multimodal processor takes it, and its images in order."""
     from agents.llm import chat_images, chat_messages
 
-    return chat_messages(trajectory.messages, multimodal), chat_images(trajectory.messages)
+    return chat_messages(trajectory.messages, True), chat_images(trajectory.messages)
 
 
 # ----------------------------------------------------------------------------- model
@@ -265,8 +266,7 @@ def main(args: Args) -> None:
     started = time.time()
 
     trajectories = teacher_trajectories(args)
-    multimodal = True
-    chats = [chat_of(t, multimodal) for t in trajectories]
+    chats = [chat_of(t) for t in trajectories]
     if args.base_model is None:
         from agents.tiny.processor import render_chat
 

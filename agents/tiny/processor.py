@@ -55,8 +55,8 @@ def render_message(message: Mapping[str, Any]) -> str:
         found = _IMAGE_RESULT.match(text)
         head = f"{found.group(1)} round {found.group(2)} of {found.group(3)}" if found else text[:300]
         return head + " " + SLOT * (MAX_SLOTS * _images(content)) if _images(content) else head
-    if role == "user" and message is not None:
-        return text[:300] if text.startswith(("Format violation", "Your message")) else text
+    if role == "user" and text.startswith("Format violation"):  # the env's violation messages can be long
+        return text[:300]
     return text
 
 
