@@ -341,7 +341,22 @@ def _per_token_keys(batch: Mapping[str, Any]) -> list[str]:
             and value.dim() >= 2 and tuple(value.shape[:2]) == tuple(shape)]
 
 
-def completion_logprobs(
+@dataclass
+class CompletionScores:
+    """What one teacher-forced pass over chats and their completions gives (:func:`score_completions`).
+
+    Attributes:
+        logprobs: One 1-D float tensor per completion, its length the completion's.
+        prompt_states: ``(n, hidden)``: the last layer's hidden state at each chat's last prompt
+            token (the state in which the agent chose its message: a value head reads it), or
+            ``None`` unless asked for.
+    """
+
+    logprobs: list[torch.Tensor]
+    prompt_states: torch.Tensor | None = None
+
+
+def score_completions(
     model: Any,
     processor: Any,
     messages_list: Sequence[Sequence[Mapping[str, Any]]],
@@ -352,9 +367,11 @@ def completion_logprobs(
     top_p: float = 1.0,
     max_context_tokens: int | None = None,
     max_new_tokens: int = 0,
-) -> list[torch.Tensor]:
-    """Per-token log-probabilities of ``completions`` after the chats ``messages_list``, by one
-    teacher-forced forward pass (with gradients unless called under ``torch.no_grad()``).
+    prompt_states: bool = False,
+) -> CompletionScores:
+    """Per-token log-probabilities of ``completions`` after the chats ``messages_list`` (and, with
+    ``prompt_states=True``, the hidden state before each completion), by one teacher-forced
+    forward pass, with gradients unless called under ``torch.no_grad()``.
 
     Args:
         model, processor: As given to :class:`LLMAgent`.
@@ -365,14 +382,12 @@ def completion_logprobs(
             plain log-softmax, as for greedy decoding).
         max_context_tokens, max_new_tokens: The agent's settings, so that a chat too long for the
             context is shortened exactly as when the agent acted.
-
-    Returns:
-        One 1-D float tensor per completion, its length the completion's.
+        prompt_states: Also return the last layer's hidden state at each last prompt token.
     """
     if len(messages_list) != len(completions):
         raise ValueError(f"got {len(messages_list)} chats for {len(completions)} completions")
     if not messages_list:
-        return []
+        return CompletionScores([], None)
     limit = max_context_tokens or max_positions(model)
     builder = _PromptBuilder(processor, None if limit is None else limit - max_new_tokens)
     tokenizer = builder.tokenizer
@@ -403,7 +418,8 @@ def completion_logprobs(
             padded.append(torch.cat([value, extra]))
         batch[key] = torch.stack(padded)
     batch = _to_model(batch, model, device)
-    logits = model(**batch).logits
+    output = model(**batch, output_hidden_states=prompt_states)
+    logits = output.logits
     out = []
     for i, completion in enumerate(ids):
         start = prompt_lengths[i]
@@ -414,7 +430,35 @@ def completion_logprobs(
         logp = _warp(steps, temperature, top_k, top_p)
         target = torch.tensor(completion, device=logp.device).unsqueeze(-1)
         out.append(logp.gather(-1, target).squeeze(-1))
-    return out
+    states = None
+    if prompt_states:
+        last = output.hidden_states[-1]
+        states = torch.stack([last[i, prompt_lengths[i] - 1] for i in range(len(ids))])
+    return CompletionScores(out, states)
+
+
+def completion_logprobs(
+    model: Any,
+    processor: Any,
+    messages_list: Sequence[Sequence[Mapping[str, Any]]],
+    completions: Sequence[Sequence[int] | str],
+    *,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    max_context_tokens: int | None = None,
+    max_new_tokens: int = 0,
+) -> list[torch.Tensor]:
+    """Per-token log-probabilities of ``completions`` after the chats ``messages_list``, by one
+    teacher-forced forward pass (with gradients unless called under ``torch.no_grad()``): the
+    ``logprobs`` of :func:`score_completions`, whose arguments these are.
+
+    Returns:
+        One 1-D float tensor per completion, its length the completion's.
+    """
+    return score_completions(model, processor, messages_list, completions, temperature=temperature, top_k=top_k,
+                             top_p=top_p, max_context_tokens=max_context_tokens,
+                             max_new_tokens=max_new_tokens).logprobs
 
 
 # ---------------------------------------------------------------------------------- the agent
@@ -590,11 +634,18 @@ class LLMAgent(Agent):
     def completion_logprobs(self, messages_list: Sequence[Sequence[Mapping[str, Any]]],
                             completions: Sequence[Sequence[int] | str]) -> list[torch.Tensor]:
         """:func:`completion_logprobs` with this agent's model, processor and settings."""
+        return self.score_completions(messages_list, completions).logprobs
+
+    def score_completions(self, messages_list: Sequence[Sequence[Mapping[str, Any]]],
+                          completions: Sequence[Sequence[int] | str], prompt_states: bool = False) -> CompletionScores:
+        """:func:`score_completions` with this agent's model, processor and sampling settings (the
+        distribution its messages were drawn from)."""
         sampling = self.do_sample
-        return completion_logprobs(self.model, self.processor, messages_list, completions,
-                                   temperature=self.temperature if sampling else 1.0,
-                                   top_k=self.top_k if sampling else 0, top_p=self.top_p if sampling else 1.0,
-                                   max_context_tokens=self.context_limit, max_new_tokens=self.max_new_tokens)
+        return score_completions(self.model, self.processor, messages_list, completions,
+                                 temperature=self.temperature if sampling else 1.0,
+                                 top_k=self.top_k if sampling else 0, top_p=self.top_p if sampling else 1.0,
+                                 max_context_tokens=self.context_limit, max_new_tokens=self.max_new_tokens,
+                                 prompt_states=prompt_states)
 
     def _draw_seed(self) -> int:
         return int(torch.randint(0, 2**62, (1,), generator=self._generator))
@@ -675,5 +726,5 @@ class LLMAgent(Agent):
         return f"LLMAgent({type(self.model).__name__}, {sampling}, max_new_tokens={self.max_new_tokens})"
 
 
-__all__ = ["IMAGE_PLACEHOLDER", "Generation", "LLMAgent", "chat_images", "chat_messages", "completion_logprobs",
-           "is_multimodal", "max_positions"]
+__all__ = ["IMAGE_PLACEHOLDER", "CompletionScores", "Generation", "LLMAgent", "chat_images", "chat_messages",
+           "completion_logprobs", "is_multimodal", "max_positions", "score_completions"]

@@ -19,13 +19,31 @@ if TYPE_CHECKING:
     from genagent_env.vector import GenAgentVectorEnv
 
 
+@dataclass(frozen=True)
+class AgentTurn:
+    """What an agent that reports its generations wrote at one step, for training on it.
+
+    Attributes:
+        context: How many messages of the episode's chat the agent saw when it acted: its prompt
+            was ``trajectory.messages[:context]``.
+        generation: The agent's record of the message (an :class:`agents.llm.Generation`: token ids
+            and their log-probabilities).
+    """
+
+    context: int
+    generation: Any
+
+
 @dataclass
 class Trajectory:
     """One episode: the turns, the images, the reward and its parts.
 
     ``turns`` hold per step the agent's ``action``, the env's reply ``observation`` (its text), the
     step ``reward`` and the ``format_errors``. ``images`` are the originals the tools returned;
-    :meth:`to_dict` writes them as PNG files when given a folder.
+    :meth:`to_dict` writes them as PNG files when given a folder. ``generations`` has one
+    :class:`AgentTurn` per turn when the agent reports what it generated (an agent with a
+    ``last_generations`` list, as :class:`agents.llm.LLMAgent` has), else ``None`` per turn; like
+    ``messages`` it stays out of :meth:`to_dict`.
     """
 
     task_id: str
@@ -44,6 +62,7 @@ class Trajectory:
     truncated: bool = False
     violations: int = 0
     messages: list[dict[str, Any]] = field(default_factory=list)
+    generations: list[AgentTurn | None] = field(default_factory=list)
 
     def to_dict(self, image_dir: str | Path | None = None, image_prefix: str = "image") -> dict[str, Any]:
         """A JSON-ready dict. Images become PNG paths under ``image_dir`` (or are left out)."""
@@ -55,7 +74,7 @@ class Trajectory:
                 path = folder / f"{image_prefix}_{index}.png"
                 image.save(path)
                 image_paths.append(str(path))
-        out = {key: value for key, value in self.__dict__.items() if key not in ("images", "messages")}
+        out = {key: value for key, value in self.__dict__.items() if key not in ("images", "messages", "generations")}
         out["images"] = image_paths
         return json.loads(json.dumps(out, default=str))
 
@@ -74,7 +93,9 @@ def run_episode(
     agent.reset(seed)
     trajectory = _start(info)
     for _ in range(max_steps):
+        context = len(info.get("messages", []))
         action = agent.act(observation, info)
+        trajectory.generations.append(_reported(agent, 0, 1, context))
         observation, reward, terminated, truncated, info = env.step(action)
         if _record(trajectory, action, observation, reward, terminated, truncated, info):
             break
@@ -229,8 +250,17 @@ def stream_episodes(
                 if len(messages) != len(indices):
                     raise ValueError(f"{type(player).__name__}.act_batch returned {len(messages)} messages "
                                      f"for {len(indices)} episodes")
+                for k, i in enumerate(indices):
+                    trajectory = trajectories[i]
+                    assert trajectory is not None
+                    trajectory.generations.append(_reported(player, k, len(indices), len(infos[i]["messages"])))
             else:
-                messages = [player.act(observations[i], infos[i]) for i in indices]
+                messages = []
+                for i in indices:
+                    messages.append(player.act(observations[i], infos[i]))
+                    trajectory = trajectories[i]
+                    assert trajectory is not None
+                    trajectory.generations.append(_reported(player, 0, 1, len(infos[i]["messages"])))
             for i, message in zip(indices, messages):
                 actions[i] = message
         batched_obs, rewards, terminations, truncations, batched_info = envs.step(actions)
@@ -261,6 +291,14 @@ def _group_by_agent(players: Sequence[Agent], indices: Sequence[int]) -> list[tu
     for i in indices:
         groups.setdefault(id(players[i]), (players[i], []))[1].append(i)
     return list(groups.values())
+
+
+def _reported(agent: Agent, index: int, batch: int, context: int) -> AgentTurn | None:
+    """The agent's record of message ``index`` of its latest call (of ``batch`` messages), if it keeps one."""
+    generations = getattr(agent, "last_generations", None)
+    if not isinstance(generations, list) or len(generations) != batch:
+        return None
+    return AgentTurn(context, generations[index])
 
 
 def _start(info: Mapping[str, Any]) -> Trajectory:
