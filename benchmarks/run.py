@@ -104,8 +104,9 @@ class Args:
     function that loads a trained checkpoint), or sb3:model.zip (a saved SB3 policy;
     WARNING: loading it unpickles the zip, which can run arbitrary code: only load files you trust)"""
     generators: tuple[str, ...] = ("shapes-weak", "shapes-medium", "shapes-strong")
-    """generators: registered names (shapes-weak, shapes-medium, shapes-strong, flux-dev, sdxl, ...) or
-    module:factory (returning a Generator or a (prompt, seed) -> image function; or that function itself)"""
+    """generators: registered names (shapes-weak, shapes-medium, shapes-strong, flux-dev, sdxl, ...),
+    module:factory (returning a Generator or a (prompt, seed) -> image function; or that function itself), or
+    a served generator: http://HOST:PORT/APP or serve:APP (see genagent-serve)"""
     max_rounds: tuple[int, ...] = (1, 2, 4)
     """values of max_rounds (the most image-producing tool calls per episode) to run"""
     seeds: int = 3
@@ -165,7 +166,9 @@ def _import_path(spec: str) -> Any:
 
 
 def _is_import_path(spec: str) -> bool:
-    return ":" in spec and not spec.startswith(("sb3:", "llm:"))
+    from genagent_env.tools.remote import is_remote_spec
+
+    return ":" in spec and not spec.startswith(("sb3:", "llm:")) and not is_remote_spec(spec)
 
 
 def _takes_no_arguments(function: Callable[..., Any]) -> bool:
@@ -532,13 +535,15 @@ class Resources:
     that needs it (a diffusers generator must not be loaded once per ``max_rounds`` value).
 
     ``generators`` maps names used in ``args.generators`` to generators built already (they are
-    used as they are and not closed here); other names are built from their spec.
+    used as they are and not closed here), ``agents`` names in ``args.agents`` to agents built
+    already; other names are built from their spec.
     """
 
-    def __init__(self, args: Args, generators: Mapping[str, Generator] | None = None) -> None:
+    def __init__(self, args: Args, generators: Mapping[str, Generator] | None = None,
+                 agents: Mapping[str, Agent] | None = None) -> None:
         self.args = args
         self.scorer = build_scorer(args.scorer)
-        self._agents: dict[str, Agent] = {}
+        self._agents: dict[str, Agent] = dict(agents or {})
         self._given = dict(generators or {})
         self._generators: dict[str, Generator] = {}
         self._envs: dict[tuple[str, int, bool, int], GenAgentVectorEnv] = {}
@@ -617,10 +622,12 @@ def _write_run_file(out: Path, args: Args, benchmark: str, write: bool = True) -
     os.replace(temporary, path)
 
 
-def run(args: Args, generators: Mapping[str, Generator] | None = None) -> Path:
+def run(args: Args, generators: Mapping[str, Generator] | None = None,
+        agents: Mapping[str, Agent] | None = None) -> Path:
     """Run the grid of ``args`` (skipping items already in ``args.out``) and return the run folder.
     ``generators`` maps names in ``args.generators`` to generators already built (in-memory tools,
-    not closed here); other names are built from their spec.
+    not closed here), and ``agents`` names in ``args.agents`` to agents already built (a model being
+    trained, evaluated in place); other names are built from their spec.
 
     In a sharded run every rank returns the folder; only rank 0 merges and reports.
     """
@@ -657,7 +664,7 @@ def run(args: Args, generators: Mapping[str, Generator] | None = None) -> Path:
 
     by_index = {int(task["_index"]): task for task in tasks}
     full_suite = resolve_suite(args.suite, args.split)  # envs index tasks by their place in the full suite
-    resources = Resources(args, generators)
+    resources = Resources(args, generators, agents)
     target = out / RESULTS_FILE if dist.world == 1 else shard_file(out, dist.rank)
     episodes = images = 0
     try:
