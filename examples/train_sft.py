@@ -8,9 +8,10 @@
 1. **Teacher data.** The privileged teacher (:class:`agents.tiny.teacher.DescribeFirstTeacher`)
    plays the *train* splits of ``shapes-geneval`` and ``shapes-wise`` through a vector env. Its
    messages can be written from what the student sees: the rewrite depends only on the request,
-   and each judgment first describes the image (from the verifier's detections) and then compares
-   it with the request. Trajectories in which a refinement made the image worse are dropped, as in
-   the paper.
+   and each judgment first describes the image (from the verifier's detections), then checks the
+   request against the description item by item, then gives its verdict. Most chunks of episodes
+   rename the tool, so the student calls whatever tool the system prompt names. Trajectories in
+   which a refinement made the image worse are dropped, as in the paper.
 2. **Tokens and loss mask.** A sample is one whole trajectory as one token sequence (the chat
    template applied to the final messages); the loss mask is 1 exactly on the tokens of the
    agent's turns and 0 on system, user, tool and image tokens. It is found by rendering the chat up
@@ -64,6 +65,9 @@ class Args:
     """max_rounds of the teacher episodes, cycled (the student learns what rounds left means)"""
     generator: str = "shapes-medium"
     """the tool the teacher calls"""
+    renamed_tools: float = 0.7
+    """share of teacher episodes whose tool gets a random name, so the student learns to call the tool
+    the system prompt names instead of the one name it saw in training"""
     base_model: str | None = None
     """a Hugging Face VLM folder to fine-tune instead of building genagent-tiny"""
     lora_rank: int = 0
@@ -99,6 +103,22 @@ class Args:
 # ----------------------------------------------------------------------------- teacher data
 
 
+_NAME_STEMS = ("gen", "paint", "draw", "render", "image", "art", "pix", "canvas", "sketch", "flux", "sd", "shapes",
+               "picture", "photo", "studio", "dream", "vision", "tool")
+_NAME_TAILS = ("", "-1", "-2", "-v2", "-v3", "_xl", "-xl", "-fast", "-pro", "-lite", "-dev", "-turbo", "-large", "-mini",
+               ".1", "-ai", "-beta")
+
+
+def random_tool_name(rng: random.Random) -> str:
+    """A plausible tool name (``"paint-turbo"``, ``"flux_qb"``) for renaming the teacher's tool."""
+    stem = rng.choice(_NAME_STEMS)
+    join = rng.choice("-_")
+    word = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 6)))
+    if rng.random() < 0.5:
+        return f"{stem}{join}{word}{rng.choice(_NAME_TAILS)}"
+    return f"{stem}{rng.choice(_NAME_TAILS) or join + word}"
+
+
 def teacher_trajectories(args: Args) -> list[Any]:
     """Play the teacher on the train splits; keep trajectories whose refinements never made it worse."""
     from agents.rollout import EpisodeSpec, stream_episodes
@@ -114,19 +134,22 @@ def teacher_trajectories(args: Args) -> list[Any]:
         for rounds in sorted(set(args.max_rounds)):
             share = args.max_rounds.count(rounds) / len(args.max_rounds)
             count = int(round(n * share))
-            envs = GenAgentVectorEnv(16, suite=suite, split="train", generators=args.generator, scorer=args.scorer,
-                                     max_rounds=rounds, privileged=True, autoreset_mode="disabled",
-                                     generation_cache=False)
-            n_tasks = len(envs.config.tasks)
-            specs = [EpisodeSpec(seed=rng.randrange(2**31), options={"task_index": rng.randrange(n_tasks)})
-                     for _ in range(count)]
-            for _, trajectory in stream_episodes(envs, DescribeFirstTeacher(envs.config.scorer), specs):
-                scores = [s["score"] for s in trajectory.scores]
-                if any(later < earlier for earlier, later in zip(scores, scores[1:])):
-                    dropped += 1
-                    continue
-                kept.append(trajectory)
-            envs.close()
+            # Chunks of episodes, each with its own tool name (the generator behind it is the same).
+            for start in range(0, count, 64):
+                name = random_tool_name(rng) if rng.random() < args.renamed_tools else args.generator
+                envs = GenAgentVectorEnv(16, suite=suite, split="train", generators={name: args.generator},
+                                         scorer=args.scorer, max_rounds=rounds, privileged=True,
+                                         autoreset_mode="disabled", generation_cache=False)
+                n_tasks = len(envs.config.tasks)
+                specs = [EpisodeSpec(seed=rng.randrange(2**31), options={"task_index": rng.randrange(n_tasks)})
+                         for _ in range(min(64, count - start))]
+                for _, trajectory in stream_episodes(envs, DescribeFirstTeacher(envs.config.scorer), specs):
+                    scores = [s["score"] for s in trajectory.scores]
+                    if any(later < earlier for earlier, later in zip(scores, scores[1:])):
+                        dropped += 1
+                        continue
+                    kept.append(trajectory)
+                envs.close()
     print(f"teacher: {len(kept)} trajectories kept, {dropped} dropped (a refinement made the image worse)",
           flush=True)
     return kept

@@ -8,9 +8,11 @@ the student sees:
   which depends only on what the request asks for; no seed (the env draws one);
 - after each image, a judgment written *describe-first*: what the image shows — every group of
   objects of one shape and colour, its count, the halves of the image it is in, and whether it is
-  clearly bigger or smaller than the rest (:func:`describe_scene`, from the detections) — then how
-  that compares with the request (the verifier's failed checks, which the student learns to find by
-  comparing its description with the request it rewrote);
+  clearly bigger or smaller than the rest (:func:`describe_scene`, from the detections) — then the
+  request checked item by item against it, one short verdict per check in the order the rewrite
+  states them (:func:`check_phrase`: ``"1 red square: 0 no"``, ``"ring left: yes"``), then the
+  verdict on the whole. Each step is a lookup in the description or a comparison of two numbers or
+  words, which a small model learns far more readily than a free-text comparison;
 - then ``<answer>done</answer>`` when the image matches, a refined rewrite that restates what
   failed when a tool call is left, or the image with the fewest problems when none is.
 """
@@ -22,10 +24,10 @@ from statistics import median
 from typing import Any
 
 from agents.base import Agent, first_tool_name, tool_call
-from genagent_env.scorers.base import Score
 from genagent_env.scorers.registry import make_scorer
 from genagent_env.shapes.vocab import PALETTE, SHAPES, plural
 from genagent_env.tasks.prompts import explicit_prompt
+from genagent_env.tasks.wording import item_noun
 
 #: How much bigger (in area) a group must be than the median of the others to be called "big".
 SIZE_RATIO = 1.5
@@ -68,12 +70,38 @@ def describe_scene(detections: Sequence[Mapping[str, Any]], width: int = 128, he
     return ", ".join(parts)
 
 
-def problems(score: Score) -> list[str]:
-    """The failed checks' messages, without an exclude check that repeats a failed count."""
-    checks = score.details.get("checks", [])
-    counted = {c.get("item") for c in checks if c.get("check") == "count" and not c.get("ok")}
-    return [str(c["message"]) for c in checks if not c.get("ok")
-            and not (c.get("check") == "exclude" and counted)]
+#: The halves' words in the descriptions, for the checklist's region names.
+_HALF_WORDS = {"left": "left", "right": "right", "above": "top", "below": "bottom"}
+#: The size words in the descriptions, for the checklist's size labels.
+_SIZE_WORDS = {"larger": "big", "smaller": "small"}
+
+
+def check_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
+                 detections: Sequence[Mapping[str, Any]]) -> str:
+    """One verifier check as a short verdict in the description's words: ``"2 red circles: 3 no"``
+    (asked, found, verdict), ``"ring left: yes"``, ``"cross left of star: no"``, ``"cross small: no"``,
+    ``"no blue stars: yes"``."""
+    verdict = "yes" if check.get("ok") else "no"
+    kind = check.get("check")
+    if kind == "exclude":
+        item = (task.get("exclude") or [])[int(check["item"])]
+        return f"no {item_noun(item, 2)}: {verdict}"
+    item = task["include"][int(check["item"])]
+    want = int(item.get("count", 1))
+    noun = item_noun(item, want)
+    if kind == "count":
+        found = sum(1 for d in detections if d["class"] == item["class"]
+                    and (not item.get("color") or d.get("color") == item["color"]))
+        return f"{want} {noun}: {found} {verdict}"
+    if kind == "region":
+        return f"{noun} {_HALF_WORDS.get(str(item['region']), item['region'])}: {verdict}"
+    if kind == "position":
+        relation, j = item["position"]
+        other = task["include"][int(j)]
+        return f"{noun} {relation} {item_noun(other, int(other.get('count', 1)))}: {verdict}"
+    if kind == "size":
+        return f"{noun} {_SIZE_WORDS.get(str(item['size']), item['size'])}: {verdict}"
+    return f"{check.get('message', kind)}: {verdict}"  # a scorer's own check kinds, by their message
 
 
 class DescribeFirstTeacher(Agent):
@@ -99,11 +127,14 @@ class DescribeFirstTeacher(Agent):
             return tool_call(tool, explicit_prompt(task))
         scores = self.scorer.score(list(images), [task] * len(images))
         latest = scores[-1]
-        seen = describe_scene(latest.details.get("detected", []), *images[-1].size)
+        detected = latest.details.get("detected", [])
+        seen = describe_scene(detected, *images[-1].size)
+        checks = "; ".join(check_phrase(c, task, detected) for c in latest.details.get("checks", []))
         k = len(images)
+        described = f"<judge>image_{k} shows {seen}. Checks: {checks}."
         if latest.passed:
-            return f"<judge>image_{k} shows {seen}. It matches the request.</judge><answer>done</answer>"
-        judge = f"<judge>image_{k} shows {seen}. It does not match: {'; '.join(problems(latest))}.</judge>"
+            return f"{described} It matches the request.</judge><answer>done</answer>"
+        judge = f"{described} It does not match.</judge>"
         rounds_left = int(info["max_rounds"]) - int(info["round"])
         if rounds_left > 0:
             failed = [c for c in latest.details.get("checks", []) if not c.get("ok")]
@@ -112,4 +143,4 @@ class DescribeFirstTeacher(Agent):
         return judge + f"<answer>image_{best + 1}</answer>"
 
 
-__all__ = ["DescribeFirstTeacher", "describe_scene", "problems"]
+__all__ = ["DescribeFirstTeacher", "check_phrase", "describe_scene"]
