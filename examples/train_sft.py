@@ -8,10 +8,11 @@
 1. **Teacher data.** The privileged teacher (:class:`agents.tiny.teacher.DescribeFirstTeacher`)
    plays the *train* splits of ``shapes-geneval`` and ``shapes-wise`` through a vector env. Its
    messages can be written from what the student sees: the rewrite depends only on the request,
-   and each judgment first describes the image (from the verifier's detections), then checks the
-   request against the description item by item, then gives its verdict. Most chunks of episodes
-   rename the tool, so the student calls whatever tool the system prompt names. Trajectories in
-   which a refinement made the image worse are dropped, as in the paper.
+   and each judgment first describes the image (from the verifier's detections), then compares it
+   with the request (``--judge-style``: the failed checks' messages, or a verdict per check).
+   ``--renamed-tools`` gives a share of the chunks of episodes a random tool name, so the student
+   may learn to call whatever tool the system prompt names. Trajectories in which a refinement
+   made the image worse are dropped, as in the paper.
 2. **Tokens and loss mask.** A sample is one whole trajectory as one token sequence (the chat
    template applied to the final messages); the loss mask is 1 exactly on the tokens of the
    agent's turns and 0 on system, user, tool and image tokens. It is found by rendering the chat up
@@ -36,7 +37,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -65,9 +66,11 @@ class Args:
     """max_rounds of the teacher episodes, cycled (the student learns what rounds left means)"""
     generator: str = "shapes-medium"
     """the tool the teacher calls"""
-    renamed_tools: float = 0.7
-    """share of teacher episodes whose tool gets a random name, so the student learns to call the tool
-    the system prompt names instead of the one name it saw in training"""
+    renamed_tools: float = 0.0
+    """share of teacher episodes whose tool gets a random name, so that the student may learn to call the
+    tool the system prompt names (0.7 with 2 468 steps did not teach genagent-tiny that; see the README)"""
+    judge_style: Literal["problems", "checks"] = "problems"
+    """the teacher's comparison after the description: the failed checks' messages, or a verdict per check"""
     base_model: str | None = None
     """a Hugging Face VLM folder to fine-tune instead of building genagent-tiny"""
     lora_rank: int = 0
@@ -105,8 +108,8 @@ class Args:
 
 _NAME_STEMS = ("gen", "paint", "draw", "render", "image", "art", "pix", "canvas", "sketch", "flux", "sd", "shapes",
                "picture", "photo", "studio", "dream", "vision", "tool")
-_NAME_TAILS = ("", "-1", "-2", "-v2", "-v3", "_xl", "-xl", "-fast", "-pro", "-lite", "-dev", "-turbo", "-large", "-mini",
-               ".1", "-ai", "-beta")
+_NAME_TAILS = ("", "-1", "-2", "-v2", "-v3", "_xl", "-xl", "-fast", "-pro", "-lite", "-dev", "-turbo", "-large",
+               "-mini", ".1", "-ai", "-beta")
 
 
 def random_tool_name(rng: random.Random) -> str:
@@ -134,16 +137,19 @@ def teacher_trajectories(args: Args) -> list[Any]:
         for rounds in sorted(set(args.max_rounds)):
             share = args.max_rounds.count(rounds) / len(args.max_rounds)
             count = int(round(n * share))
-            # Chunks of episodes, each with its own tool name (the generator behind it is the same).
-            for start in range(0, count, 64):
-                name = random_tool_name(rng) if rng.random() < args.renamed_tools else args.generator
+            # With --renamed-tools, chunks of episodes, each with its own tool name (the same generator).
+            chunk = 64 if args.renamed_tools > 0 else max(count, 1)
+            for start in range(0, count, chunk):
+                renamed = args.renamed_tools > 0 and rng.random() < args.renamed_tools
+                name = random_tool_name(rng) if renamed else args.generator
                 envs = GenAgentVectorEnv(16, suite=suite, split="train", generators={name: args.generator},
                                          scorer=args.scorer, max_rounds=rounds, privileged=True,
                                          autoreset_mode="disabled", generation_cache=False)
                 n_tasks = len(envs.config.tasks)
                 specs = [EpisodeSpec(seed=rng.randrange(2**31), options={"task_index": rng.randrange(n_tasks)})
-                         for _ in range(min(64, count - start))]
-                for _, trajectory in stream_episodes(envs, DescribeFirstTeacher(envs.config.scorer), specs):
+                         for _ in range(min(chunk, count - start))]
+                teacher = DescribeFirstTeacher(envs.config.scorer, args.judge_style)
+                for _, trajectory in stream_episodes(envs, teacher, specs):
                     scores = [s["score"] for s in trajectory.scores]
                     if any(later < earlier for earlier, later in zip(scores, scores[1:])):
                         dropped += 1
@@ -300,6 +306,7 @@ def main(args: Args) -> None:
 
             processor = TinyProcessor.from_pretrained(state_dir)
             model = GenAgentTinyForConditionalGeneration.from_pretrained(state_dir)
+            model.perception.requires_grad_(False)  # frozen, as build_tiny leaves it (the optimizer's groups match)
         else:
             model, processor = build_tiny(args, [render_chat(messages) for messages, _ in chats])
     else:

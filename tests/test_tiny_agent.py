@@ -120,6 +120,22 @@ def test_train_sft_runs_a_few_steps_under_accelerate_with_two_cpu_processes(tmp_
     assert np.isfinite(state["spent"])
 
 
+def test_an_interrupted_sft_run_resumes_where_it_stopped(tmp_path: Path, capsys):
+    from examples.train_sft import Args, main
+
+    common = {"perception": _perception_file(tmp_path), "perception_width": 16, "episodes": 12, "max_rounds": (1,),
+              "hidden_size": 64, "layers": 2, "heads": 2, "vocab_size": 400, "batch_size": 4, "threads": 1,
+              "out": tmp_path / "sft"}
+    main(Args(epochs=1, **common))  # 12 trajectories, batches of 4: 3 steps
+    first = json.loads((tmp_path / "sft" / "training_state" / "step.json").read_text())
+    tokenizer = (tmp_path / "sft" / "tokenizer.json").read_text()
+    main(Args(epochs=2, **common))  # the same run, asked for more: it goes on from step 3
+    assert f"resumed at step {first['step']}" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "sft" / "sft_args.json").read_text())
+    assert first["step"] == 3 and saved["steps"] == 6
+    assert (tmp_path / "sft" / "tokenizer.json").read_text() == tokenizer  # the weights' tokenizer, not a new one
+
+
 @pytest.mark.parametrize("lora_rank", [0, 4])
 def test_train_sft_fine_tunes_a_hugging_face_vlm_through_the_same_code_path(tmp_path: Path, lora_rank: int):
     """--base-model (here the tiny random Qwen2-VL, as Qwen2.5-VL would be) with or without LoRA."""
@@ -149,3 +165,38 @@ def test_the_shipped_tiny_sft_loads_by_name_and_plays_by_the_protocol():
     assert trajectory.violations == 0 and trajectory.terminated
     assert trajectory.rounds and trajectory.rounds[0]["prompt"].startswith("Exactly")  # it rewrote the request
     assert trajectory.rounds[0]["judge"].startswith("image_1 shows")  # and judged describing first
+
+
+def test_the_checks_judge_style_gives_one_verdict_per_check_in_the_descriptions_words():
+    from agents.tiny.teacher import check_phrase
+
+    task = {"include": [{"class": "circle", "count": 2, "color": "red", "region": "left"},
+                        {"class": "star", "count": 1, "size": "larger", "position": ["right of", 0]}],
+            "exclude": [{"class": "square", "count": 1, "color": "blue"}]}
+    detections = [{"class": "circle", "color": "red"}, {"class": "circle", "color": "red"},
+                  {"class": "circle", "color": "red"}, {"class": "star", "color": "green"}]
+    checks = [{"check": "count", "item": 0, "ok": False}, {"check": "region", "item": 0, "ok": True},
+              {"check": "count", "item": 1, "ok": True}, {"check": "position", "item": 1, "ok": False},
+              {"check": "size", "item": 1, "ok": True}, {"check": "exclude", "item": 0, "ok": True}]
+    assert [check_phrase(c, task, detections) for c in checks] == [
+        "2 red circles: 3 no", "red circles left: yes", "1 star: 1 yes", "star right of red circles: no",
+        "star big: yes", "no blue squares: yes"]
+
+
+def test_the_teacher_writes_either_judge_style_and_refuses_others():
+    import gymnasium as gym
+
+    from agents import run_episode
+    from agents.tiny.teacher import DescribeFirstTeacher
+
+    env = gym.make("genagent_env:GenAgent-v0", max_rounds=2, privileged=True)
+    for style, marker in (("checks", "Checks: "), ("problems", "It does not match: ")):
+        judged = []
+        for seed in range(6):
+            trajectory = run_episode(env, DescribeFirstTeacher(judge_style=style), seed=seed, options={"task_index": 40})
+            judged += [t["action"] for t in trajectory.turns if t["action"].startswith("<judge>")]
+        assert judged and all(" shows " in text for text in judged)
+        failed = [text for text in judged if "does not match" in text]
+        assert failed and all(marker in text for text in (failed if style == "problems" else judged))
+    with pytest.raises(ValueError, match="judge_style"):
+        DescribeFirstTeacher(judge_style="vibes")  # type: ignore[arg-type]

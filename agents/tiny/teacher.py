@@ -8,11 +8,12 @@ the student sees:
   which depends only on what the request asks for; no seed (the env draws one);
 - after each image, a judgment written *describe-first*: what the image shows — every group of
   objects of one shape and colour, its count, the halves of the image it is in, and whether it is
-  clearly bigger or smaller than the rest (:func:`describe_scene`, from the detections) — then the
-  request checked item by item against it, one short verdict per check in the order the rewrite
-  states them (:func:`check_phrase`: ``"1 red square: 0 no"``, ``"ring left: yes"``), then the
-  verdict on the whole. Each step is a lookup in the description or a comparison of two numbers or
-  words, which a small model learns far more readily than a free-text comparison;
+  clearly bigger or smaller than the rest (:func:`describe_scene`, from the detections) — then how
+  that compares with the request: by default the verifier's messages for the failed checks
+  (:func:`problems`), which the student learns to find by comparing its description with the
+  request it rewrote; with ``judge_style="checks"`` the request checked item by item, one short
+  verdict per check (:func:`check_phrase`: ``"1 red square: 0 no"``, ``"ring left: yes"``), then the
+  verdict on the whole;
 - then ``<answer>done</answer>`` when the image matches, a refined rewrite that restates what
   failed when a tool call is left, or the image with the fewest problems when none is.
 """
@@ -21,9 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from statistics import median
-from typing import Any
+from typing import Any, Literal
 
 from agents.base import Agent, first_tool_name, tool_call
+from genagent_env.scorers.base import Score
 from genagent_env.scorers.registry import make_scorer
 from genagent_env.shapes.vocab import PALETTE, SHAPES, plural
 from genagent_env.tasks.prompts import explicit_prompt
@@ -104,18 +106,36 @@ def check_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
     return f"{check.get('message', kind)}: {verdict}"  # a scorer's own check kinds, by their message
 
 
+def problems(score: Score) -> list[str]:
+    """The failed checks' messages, without an exclude check that repeats a failed count."""
+    checks = score.details.get("checks", [])
+    counted = {c.get("item") for c in checks if c.get("check") == "count" and not c.get("ok")}
+    return [str(c["message"]) for c in checks if not c.get("ok")
+            and not (c.get("check") == "exclude" and counted)]
+
+
+#: How the teacher writes the comparison after the description: the verifier's messages for what
+#: failed (``"problems"``: ``It does not match: expected exactly 1 red square, found 0.``), or one
+#: short verdict per check (``"checks"``: ``Checks: 3 black crosses: 3 yes; 1 red square: 0 no.``).
+JudgeStyle = Literal["problems", "checks"]
+
+
 class DescribeFirstTeacher(Agent):
     """The privileged teacher whose messages the tiny student is trained on (see the module docstring).
 
     Args:
         scorer: The verifier that judges each image (its detections are the description's source).
+        judge_style: How the comparison with the request is written (:data:`JudgeStyle`).
     """
 
     name = "describe-first-teacher"
     privileged = True
 
-    def __init__(self, scorer: str | Any = "shapes") -> None:
+    def __init__(self, scorer: str | Any = "shapes", judge_style: JudgeStyle = "problems") -> None:
+        if judge_style not in ("problems", "checks"):
+            raise ValueError(f"judge_style must be 'problems' or 'checks', got {judge_style!r}")
         self.scorer = make_scorer(scorer)
+        self.judge_style = judge_style
 
     def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> str:
         task = info.get("task")
@@ -129,12 +149,17 @@ class DescribeFirstTeacher(Agent):
         latest = scores[-1]
         detected = latest.details.get("detected", [])
         seen = describe_scene(detected, *images[-1].size)
-        checks = "; ".join(check_phrase(c, task, detected) for c in latest.details.get("checks", []))
         k = len(images)
-        described = f"<judge>image_{k} shows {seen}. Checks: {checks}."
+        described = f"<judge>image_{k} shows {seen}."
+        if self.judge_style == "checks":
+            checks = latest.details.get("checks", [])
+            described += f" Checks: {'; '.join(check_phrase(c, task, detected) for c in checks)}."
         if latest.passed:
             return f"{described} It matches the request.</judge><answer>done</answer>"
-        judge = f"{described} It does not match.</judge>"
+        if self.judge_style == "checks":
+            judge = f"{described} It does not match.</judge>"
+        else:
+            judge = f"{described} It does not match: {'; '.join(problems(latest))}.</judge>"
         rounds_left = int(info["max_rounds"]) - int(info["round"])
         if rounds_left > 0:
             failed = [c for c in latest.details.get("checks", []) if not c.get("ok")]
@@ -143,4 +168,4 @@ class DescribeFirstTeacher(Agent):
         return judge + f"<answer>image_{best + 1}</answer>"
 
 
-__all__ = ["DescribeFirstTeacher", "check_phrase", "describe_scene"]
+__all__ = ["DescribeFirstTeacher", "JudgeStyle", "check_phrase", "describe_scene", "problems"]
