@@ -193,7 +193,8 @@ def test_the_teacher_writes_either_judge_style_and_refuses_others():
     for style, marker in (("checks", "Checks: "), ("problems", "It does not match: ")):
         judged = []
         for seed in range(6):
-            trajectory = run_episode(env, DescribeFirstTeacher(judge_style=style), seed=seed, options={"task_index": 40})
+            teacher = DescribeFirstTeacher(judge_style=style)
+            trajectory = run_episode(env, teacher, seed=seed, options={"task_index": 40})
             judged += [t["action"] for t in trajectory.turns if t["action"].startswith("<judge>")]
         assert judged and all(" shows " in text for text in judged)
         failed = [text for text in judged if "does not match" in text]
