@@ -434,7 +434,10 @@ class DiffusersGenerator(Generator):
                 "device": self.device.type,
                 "dtype": str(getattr(pipeline, "dtype", None)),
                 "class": type(pipeline).__name__,
-                "scheduler": [type(scheduler).__name__, dict(getattr(scheduler, "config", {}) or {})],
+                # Without diffusers' bookkeeping keys (``_use_default_values`` lists names in set
+                # order, which differs between processes): the same settings give the same id anywhere.
+                "scheduler": [type(scheduler).__name__, {key: value for key, value in dict(
+                    getattr(scheduler, "config", {}) or {}).items() if not str(key).startswith("_")}],
                 "adapters": adapters,
             },
             sort_keys=True,
