@@ -1,4 +1,5 @@
-"""Generators by name: ``generators="shapes-strong"`` and :func:`register_generator` for your own."""
+"""Generators by name: ``generators="shapes-strong"``, :func:`register_generator` for your own, and
+services by address (``"http://127.0.0.1:8000/flux-dev"``, ``"serve:flux-dev"``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from genagent_env.registry import Registry
 from genagent_env.tools.base import FunctionGenerator, Generator
+from genagent_env.tools.remote import is_remote_spec
 
 GENERATORS: Registry[Generator] = Registry("generator", entry_point_group="genagent_env.generators")
 _SHAPES = "genagent_env.shapes.generator:ShapesGenerator"
@@ -56,10 +58,16 @@ def register_generator(name: str, factory: Callable[..., Any] | str, **defaults:
 
 
 def make_generator(spec: str | Generator | Callable[..., Any], name: str | None = None) -> Generator:
-    """A generator from a registered name, a :class:`Generator`, or a plain ``(prompt, seed) -> image``."""
+    """A generator from a registered name, a remote service's name (``http://HOST:PORT/APP``,
+    ``serve:APP``; see :mod:`genagent_env.tools.remote`), a :class:`Generator`, or a plain
+    ``(prompt, seed) -> image``."""
     if isinstance(spec, Generator):
         return spec
     if isinstance(spec, str):
+        if is_remote_spec(spec):  # "http://HOST:PORT/APP" or "serve:APP": served elsewhere
+            from genagent_env.tools.remote import remote_generator
+
+            return remote_generator(spec)
         built = GENERATORS.make(spec)
         # A factory may return a plain (prompt, seed) -> image function: wrap it under its name.
         return built if isinstance(built, Generator) else FunctionGenerator(built, name=spec)
