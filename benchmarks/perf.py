@@ -1,6 +1,6 @@
 """Throughput of the vector environments against the raw batched generator call (the limit).
 
-    python -m benchmarks.perf                       # CPU, about 13 minutes here (2 cores)
+    python -m benchmarks.perf                       # CPU, about 15 minutes here (2 cores)
     python -m benchmarks.perf --device cuda         # the same table on a GPU
 
 Prints one table, measured in one run, of env steps/s and images/s for
@@ -9,6 +9,10 @@ Prints one table, measured in one run, of env steps/s and images/s for
 - ``AsyncVectorEnv`` (one worker process per sub-environment),
 - ``GenAgentVectorEnv`` (one batched generator call per step),
 - ``raw``: the generator alone, N requests in one call — the most any env can reach,
+- ``Serve handle`` and ``Serve over HTTP`` (diffusers world, N = 8 by default, ``--served-nums``):
+  the same pipeline served by ``genagent_env.tools.serving`` (one Ray Serve replica holding every
+  core, or one GPU) and called as a remote tool, N requests per call, through a ``DeploymentHandle``
+  and through the HTTP contract; the ratio to the limit is the cost of serving apart from the agent,
 - ``run_episodes`` and the leaderboard runner (diffusers world): whole passthrough episodes over
   the ShapesWorld test tasks, in episodes/s — ``agents.run_episodes`` over ``GenAgentVectorEnv``
   in waves of N, and ``benchmarks.run``'s ``play`` (N sub-environments kept busy across tasks and
@@ -41,8 +45,8 @@ from typing import Any, Literal
 
 import tyro
 
-Mode = Literal["sync", "async", "genagent", "raw", "rollout", "runner"]
-MODES: tuple[Mode, ...] = ("sync", "async", "genagent", "raw", "rollout", "runner")
+Mode = Literal["sync", "async", "genagent", "raw", "rollout", "runner", "serve", "http"]
+MODES: tuple[Mode, ...] = ("sync", "async", "genagent", "raw", "rollout", "runner", "serve", "http")
 MODE_NAMES = {
     "sync": "SyncVectorEnv",
     "async": "AsyncVectorEnv",
@@ -50,9 +54,13 @@ MODE_NAMES = {
     "raw": "raw batched call",
     "rollout": "run_episodes",
     "runner": "leaderboard runner",
+    "serve": "Serve handle",
+    "http": "Serve over HTTP",
 }
 #: Modes that play whole episodes of an agent over the test tasks (timed in episodes/s).
 EPISODE_MODES = ("rollout", "runner")
+#: Modes that call the pipeline served apart with Ray Serve (diffusers world, ``--served-nums`` only).
+SERVED_MODES: tuple[Mode, ...] = ("serve", "http")
 TOOL = "gen"
 
 
@@ -65,7 +73,9 @@ class Args:
     nums: tuple[int, ...] = (1, 4, 8, 16)
     """numbers of sub-environments"""
     modes: tuple[Mode, ...] = MODES
-    """what to time (rollout and runner: the diffusers world only)"""
+    """what to time (rollout, runner, serve and http: the diffusers world only)"""
+    served_nums: tuple[int, ...] = (8,)
+    """requests per call for the served rows (serve, http), among --nums"""
     device: str = "cpu"
     """where the diffusers pipeline runs ("cpu", "cuda")"""
     steps: int = 4
@@ -80,7 +90,8 @@ class Args:
     """reuse rows already in --out that have the same settings (an interrupted run goes on)"""
     target: float = 0.8
     """GenAgentVectorEnv's images/s must reach this fraction of the limit (diffusers, N = 8), and the
-    leaderboard runner's episodes/s this fraction of run_episodes' (diffusers, every N)"""
+    leaderboard runner's episodes/s this fraction of run_episodes' (diffusers, every N), and the served
+    pipeline's images/s this fraction of the local limit (diffusers, --served-nums)"""
 
 
 @dataclass(frozen=True)
@@ -341,12 +352,75 @@ def raw_pipeline_call(generator: Any) -> Callable[[Sequence[Any]], list[Any]]:
     return generate
 
 
+class ServedPipeline:
+    """The diffusers world's generator served with Ray Serve, shared by the ``serve`` and ``http``
+    runners of one (size, N): one replica with every core (or one GPU), batches of N."""
+
+    _live: dict[tuple[int, int, str, int], tuple[Any, int]] = {}
+
+    @classmethod
+    def acquire(cls, setting: Setting) -> Any:
+        import ray
+
+        from genagent_env.tools.serving import serve_generator, start_ray
+
+        key = (setting.size, setting.num_envs, setting.device, setting.steps)
+        if key in cls._live:
+            served, users = cls._live[key]
+            cls._live[key] = (served, users + 1)
+            return served
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if not ray.is_initialized():
+            import socket
+
+            with socket.socket() as probe:  # a free loopback port for Serve's HTTP proxy
+                probe.bind(("127.0.0.1", 0))
+                port = int(probe.getsockname()[1])
+            start_ray(num_cpus=cores, port=port, log_to_driver=False)  # no log line per request in the table
+        on_gpu = setting.device.startswith("cuda")
+        cpus = 1.0 if on_gpu else max(1.0, min(float(cores), float(ray.available_resources().get("CPU", 1.0))))
+        served = serve_generator(
+            "benchmarks.perf:make_generator", app=f"perf-{setting.size}-{setting.num_envs}",
+            options={"world": "diffusers", "size": setting.size, "device": setting.device, "steps": setting.steps,
+                     "batch": setting.num_envs},
+            cpus_per_replica=cpus, gpus_per_replica=1.0 if on_gpu else 0.0, max_batch_size=setting.num_envs,
+        )
+        cls._live[key] = (served, 1)
+        return served
+
+    @classmethod
+    def release(cls, setting: Setting) -> None:
+        key = (setting.size, setting.num_envs, setting.device, setting.steps)
+        served, users = cls._live.pop(key)
+        if users > 1:
+            cls._live[key] = (served, users - 1)
+        else:
+            served.delete()
+
+
+class ServedRunner(RawRunner):
+    """The served pipeline through a remote tool (a Serve handle or HTTP), N requests per call."""
+
+    def __init__(self, setting: Setting) -> None:
+        from genagent_env.tools.remote import HTTPGenerator, ServeGenerator
+
+        self.setting = setting
+        served = ServedPipeline.acquire(setting)
+        tool = ServeGenerator(served.app) if setting.mode == "serve" else HTTPGenerator(served.url)
+        super().__init__(tool.generate, setting.num_envs)
+
+    def close(self) -> None:
+        ServedPipeline.release(self.setting)
+
+
 def make_runner(setting: Setting, folder: Path) -> EnvRunner | RawRunner | EpisodeRunner:
     import gymnasium as gym
 
     import genagent_env  # noqa: F401  (registers GenAgent-v0)
 
     world, size, n, device, steps = setting.world, setting.size, setting.num_envs, setting.device, setting.steps
+    if setting.mode in SERVED_MODES:
+        return ServedRunner(setting)
     if setting.mode in EPISODE_MODES:
         return EpisodeRunner(setting.mode, make_generator(world, size, device, steps, n), n, folder / setting.mode)
     if setting.mode == "raw":
@@ -439,6 +513,8 @@ def settings(args: Args) -> list[Setting]:
                 for mode in args.modes:
                     if mode in EPISODE_MODES and world != "diffusers":
                         continue
+                    if mode in SERVED_MODES and (world != "diffusers" or n not in args.served_nums):
+                        continue
                     device = args.device if world == "diffusers" else "cpu"
                     out.append(Setting(world, size, n, mode, device, args.steps))
     return out
@@ -494,6 +570,15 @@ def report(args: Args, rows: dict[str, Row], device_name: str) -> list[str]:
                     f"target: {world} {size}x{size} N={n} leaderboard runner / run_episodes = {ratio:.2f} "
                     f"(>= {args.target}): {'PASS' if ratio >= args.target else 'FAIL'}"
                 )
+            for served_mode in SERVED_MODES:  # the pipeline served apart against the same pipeline in this process
+                served = modes.get(served_mode)
+                if served and raw:
+                    ratio = served.images_per_s / raw.images_per_s
+                    verdict = "PASS" if ratio >= args.target else "FAIL"
+                    verdicts.append(
+                        f"target: {world} {size}x{size} N={n} {MODE_NAMES[served_mode]} / local limit = {ratio:.2f} "
+                        f"(>= {args.target}): {verdict}"
+                    )
             if not (one and raw and sync and ours) or n == 1:
                 continue
             gain = raw.images_per_s / one.images_per_s
