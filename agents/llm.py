@@ -650,7 +650,14 @@ class LLMAgent(Agent):
     def _draw_seed(self) -> int:
         return int(torch.randint(0, 2**62, (1,), generator=self._generator))
 
-    def _generation_kwargs(self) -> dict[str, Any]:
+    def encode(self, chats: Sequence[Sequence[Mapping[str, Any]]]) -> Any:
+        """The inputs of one ``model.generate`` call for ``chats``, as :meth:`generate` builds them:
+        each prompt fitted to the context, left-padded, images processed, on the model's device."""
+        return _to_model(self._builder.encode(self._builder.fit_all(chats)), self.model, self.device)
+
+    def generation_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments :meth:`generate` passes to ``model.generate`` (sampling settings,
+        stop tokens, scores)."""
         from transformers import GenerationConfig
 
         known = GenerationConfig()
@@ -691,7 +698,7 @@ class LLMAgent(Agent):
         prompts = self._builder.fit_all(chats)
         batch = _to_model(self._builder.encode(prompts), self.model, self.device)
         with self._rng():
-            out = self.model.generate(**batch, **self._generation_kwargs())
+            out = self.model.generate(**batch, **self.generation_kwargs())
         width = batch["input_ids"].shape[1]
         completions = out.sequences[:, width:]
         if out.scores:

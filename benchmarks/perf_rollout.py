@@ -73,11 +73,8 @@ def raw_generate(agent: Any, batches: Sequence[Sequence[Sequence[Mapping[str, An
     """Tokens made and seconds spent by ``model.generate`` alone on ``batches`` (tokenized beforehand)."""
     import torch
 
-    from agents.llm import _to_model
-
-    encoded = [_to_model(agent._builder.encode(agent._builder.fit_all(chats)), agent.model, agent.device)
-               for chats in batches]
-    kwargs = agent._generation_kwargs()
+    encoded = [agent.encode(chats) for chats in batches]
+    kwargs = agent.generation_kwargs()
     eos = set(agent.eos_token_ids)
     tokens, seconds = 0, 0.0
     with torch.no_grad():
