@@ -13,6 +13,9 @@ Prints one table, measured in one run, of env steps/s and images/s for
   the same pipeline served by ``genagent_env.tools.serving`` (one Ray Serve replica holding every
   core, or one GPU) and called as a remote tool, N requests per call, through a ``DeploymentHandle``
   and through the HTTP contract; the ratio to the limit is the cost of serving apart from the agent,
+- an LLM agent's rollouts (``--llm-agent``, default the shipped ``tiny-sft``): its tokens/s inside
+  ``act_batch`` and over whole rollouts against raw ``model.generate`` on the same batches
+  (:mod:`benchmarks.perf_rollout`, a table of its own under the main one),
 - ``run_episodes`` and the leaderboard runner (diffusers world): whole passthrough episodes over
   the ShapesWorld test tasks, in episodes/s — ``agents.run_episodes`` over ``GenAgentVectorEnv``
   in waves of N, and ``benchmarks.run``'s ``play`` (N sub-environments kept busy across tasks and
@@ -88,6 +91,13 @@ class Args:
     """rows are appended here as they are measured"""
     resume: bool = False
     """reuse rows already in --out that have the same settings (an interrupted run goes on)"""
+    llm_agent: str | None = "tiny-sft"
+    """the LLM agent whose rollout speed is compared with raw model.generate on the same batches
+    (benchmarks.perf_rollout: a shipped agent name or a checkpoint folder; None: no such rows)"""
+    llm_num_envs: tuple[int, ...] = (16,)
+    """sub-environments of the LLM agent's rollouts (its generate batch size)"""
+    llm_episodes: int = 48
+    """episodes the LLM agent plays per setting"""
     target: float = 0.8
     """GenAgentVectorEnv's images/s must reach this fraction of the limit (diffusers, N = 8), and the
     leaderboard runner's episodes/s this fraction of run_episodes' (diffusers, every N), and the served
@@ -632,6 +642,12 @@ def main(args: Args) -> list[str]:
     ordered = {setting.key(): rows[setting.key()] for setting in settings(args)}
     lines = report(args, ordered, device_description(args.device))
     print("\n".join(lines))
+    if args.llm_agent:
+        from benchmarks import perf_rollout
+
+        print()
+        lines += ["", *perf_rollout.main(perf_rollout.Args(agent=args.llm_agent, num_envs=args.llm_num_envs,
+                                                           episodes=args.llm_episodes))]
     return lines
 
 

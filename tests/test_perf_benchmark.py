@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks import perf
 
 
@@ -16,6 +18,7 @@ def _args(tmp_path: Path, **overrides: object) -> perf.Args:
         "seconds": 0.05,
         "repeats": 1,
         "out": tmp_path / "perf.jsonl",
+        "llm_agent": None,  # the LLM rollout rows have a test of their own
     }
     options.update(overrides)
     return perf.Args(**options)  # type: ignore[arg-type]
@@ -138,3 +141,15 @@ def test_the_runner_row_plays_whole_episodes_and_is_compared_with_run_episodes(t
     verdicts = [line for line in lines if line.startswith("target:")]
     assert verdicts == [f"target: diffusers 32x32 N=2 leaderboard runner / run_episodes = {ratio:.2f} "
                         f"(>= {args.target}): {verdict}"]
+
+
+def test_the_llm_rollout_rows_compare_the_agent_with_raw_generate_on_the_same_batches(tmp_path):
+    from benchmarks import perf_rollout
+
+    lines = perf_rollout.main(perf_rollout.Args(num_envs=(4,), episodes=6, threads=1))
+    row = next(line for line in lines if line.startswith("| 4 |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    acting, whole, raw, acting_ratio, whole_ratio = (float(cell) for cell in cells[1:6])
+    assert raw > 0 and acting > 0 and whole <= acting + 1  # the whole rollout adds the env's time
+    assert acting_ratio == pytest.approx(acting / raw, abs=0.01) and whole_ratio == pytest.approx(whole / raw, abs=0.01)
+    assert cells[6].endswith("PASS" if acting / raw >= 0.8 else "FAIL")
