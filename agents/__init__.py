@@ -33,9 +33,15 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'agents' has no attribute {name!r}")
 
 
+#: The genagent-tiny checkpoints shipped in ``agents/tiny/checkpoints/`` (``agents.tiny.SHIPPED``; named
+#: here too so that listing them needs no torch).
+TINY_AGENTS = ("tiny-sft", "tiny-grpo")
+
+
 def make_agent(name: str, **kwargs) -> Agent:
     """An agent by name: ``passthrough``, ``random``, ``scripted``, ``resample`` (the teacher that
-    re-sends the user's prompt with new seeds) or ``tiny-sft`` (the shipped genagent-tiny)."""
+    re-sends the user's prompt with new seeds), ``tiny-sft`` or ``tiny-grpo`` (the shipped
+    genagent-tiny after SFT, and after GRPO from it)."""
     if name == "passthrough":
         return PassthroughAgent(**kwargs)
     if name == "random":
@@ -44,10 +50,10 @@ def make_agent(name: str, **kwargs) -> Agent:
         from agents.scripted import ScriptedAgent
 
         return ScriptedAgent(rewrite_prompt=name == "scripted", **kwargs)
-    if name == "tiny-sft":  # the shipped genagent-tiny checkpoint
+    if name in TINY_AGENTS:  # the shipped genagent-tiny checkpoints
         from agents.tiny import load_agent
 
         return load_agent(name, **kwargs)
     from genagent_env.registry import unknown_name_error
 
-    raise unknown_name_error("agent", name, ["passthrough", "random", "resample", "scripted", "tiny-sft"])
+    raise unknown_name_error("agent", name, ["passthrough", "random", "resample", "scripted", *TINY_AGENTS])

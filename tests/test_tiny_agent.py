@@ -154,12 +154,19 @@ def test_train_sft_fine_tunes_a_hugging_face_vlm_through_the_same_code_path(tmp_
     assert not any("lora" in name for name, _ in model.named_parameters())
 
 
-def test_the_shipped_tiny_sft_loads_by_name_and_plays_by_the_protocol():
+@pytest.mark.parametrize("name", ["tiny-sft", "tiny-grpo"])
+def test_the_shipped_tiny_agents_load_by_name_and_play_by_the_protocol(name: str):
     import gymnasium as gym
 
+    import agents
+    import agents.tiny
     from agents import make_agent, run_episode
 
-    agent = make_agent("tiny-sft")
+    assert agents.TINY_AGENTS == agents.tiny.SHIPPED  # the torch-free list names what ships
+    recipe = {"tiny-sft": "sft_args.json", "tiny-grpo": "grpo_args.json"}[name]
+    assert json.loads((agents.tiny.CHECKPOINTS / name / recipe).read_text())["seed"] == 0  # how to rebuild it
+    agent = make_agent(name)
+    assert agent.name == name
     env = gym.make("genagent_env:GenAgent-v0", max_rounds=2)
     trajectory = run_episode(env, agent, seed=0, options={"task_index": 0})
     assert trajectory.violations == 0 and trajectory.terminated

@@ -7,7 +7,8 @@
 
 Importing this package registers the ``genagent_tiny`` model type with ``transformers``' Auto
 classes, so ``LLMAgent.from_pretrained(folder)`` loads its checkpoints. The trained agents ship in
-``agents/tiny/checkpoints/`` and load by name: ``load_agent("tiny-sft")``.
+``agents/tiny/checkpoints/`` and load by name: ``load_agent("tiny-sft")`` (``examples/train_sft.py``),
+``load_agent("tiny-grpo")`` (``examples/train_grpo.py`` from it).
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from agents.tiny.model import register
 #: Where the shipped checkpoints live (one Hugging Face model folder per name).
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 #: The shipped agents, by name.
-SHIPPED = ("tiny-sft",)
+SHIPPED = ("tiny-sft", "tiny-grpo")
 
 register()
 
 
 def load_agent(name_or_path: str | Path = "tiny-sft", **kwargs: Any) -> Any:
-    """An :class:`~agents.llm.LLMAgent` on a shipped checkpoint (``"tiny-sft"``) or a folder written by
-    ``examples/train_sft.py``. Greedy decoding unless ``kwargs`` say otherwise."""
+    """An :class:`~agents.llm.LLMAgent` on a shipped checkpoint (``"tiny-sft"``, ``"tiny-grpo"``) or a
+    folder written by ``examples/train_sft.py`` or ``examples/train_grpo.py``. Greedy decoding unless
+    ``kwargs`` say otherwise."""
     from agents.llm import LLMAgent
 
     path = CHECKPOINTS / str(name_or_path) if str(name_or_path) in SHIPPED else Path(name_or_path)
