@@ -46,13 +46,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import json
 import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -73,6 +72,7 @@ from benchmarks.results import (
     shard_file,
     stored_form,
 )
+from genagent_env.registry import takes_no_arguments
 
 if TYPE_CHECKING:
     from agents.base import Agent
@@ -171,16 +171,6 @@ def _is_import_path(spec: str) -> bool:
     return ":" in spec and not spec.startswith(("sb3:", "llm:")) and not is_remote_spec(spec)
 
 
-def _takes_no_arguments(function: Callable[..., Any]) -> bool:
-    try:
-        inspect.signature(function).bind()
-    except TypeError:
-        return False
-    except ValueError:  # no signature (a builtin): call it as a factory
-        return True
-    return True
-
-
 def build_agent(spec: str, scorer: Scorer) -> Agent:
     """The agent named by ``spec`` (see :class:`Args`); ``scorer`` is the teacher's, for scripted agents."""
     from agents import make_agent
@@ -240,7 +230,7 @@ def build_generator(spec: str) -> Generator:
     target = _import_path(spec)
     if isinstance(target, Generator):
         return target
-    if callable(target) and not _takes_no_arguments(target):  # a (prompt, seed) -> image function itself
+    if callable(target) and not takes_no_arguments(target):  # a (prompt, seed) -> image function itself
         return make_generator(target)
     return make_generator(target())
 

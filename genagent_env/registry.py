@@ -36,6 +36,20 @@ def unknown_name_error(kind: str, name: object, known: list[str]) -> UnknownName
     return UnknownNameError(f"unknown {kind} {name!r}. Registered: {', '.join(known)}.{hint}")
 
 
+def takes_no_arguments(function: Callable[..., Any]) -> bool:
+    """Whether ``function`` can be called with no arguments (a factory rather than the thing itself);
+    a builtin without a signature counts as a factory."""
+    import inspect
+
+    try:
+        inspect.signature(function).bind()
+    except TypeError:
+        return False
+    except ValueError:  # no signature (a builtin): call it as a factory
+        return True
+    return True
+
+
 def load_attribute(path: str) -> Any:
     """Import ``"package.module:attribute"`` (the entry-point syntax)."""
     module_name, _, attribute = path.partition(":")

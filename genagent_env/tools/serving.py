@@ -40,7 +40,7 @@ import tyro
 from genagent_env.checks import is_real, short_repr
 from genagent_env.extras import needs
 from genagent_env.protocol import compile_arguments_schema
-from genagent_env.registry import load_attribute
+from genagent_env.registry import load_attribute, takes_no_arguments
 from genagent_env.tools.base import FunctionGenerator, GenerationRequest, Generator
 from genagent_env.tools.dispatch import generate_requests
 from genagent_env.tools.wire import (
@@ -94,7 +94,7 @@ def build_generator(spec: Any, options: Mapping[str, Any] | None = None) -> Gene
         return spec(**options)
     if not callable(spec):
         raise TypeError(f"cannot serve {short_repr(spec)}: give a generator name, a Generator, a factory or a function")
-    if not options and not _takes_no_arguments(spec):
+    if not options and not takes_no_arguments(spec):
         return FunctionGenerator(spec, name=label.rpartition(":")[2] if label else None)
     built = spec(**options)
     if isinstance(built, Generator):
@@ -282,18 +282,6 @@ class GeneratorServer:
 
 def _count_requests(items: list[list[GenerationRequest]]) -> int:
     return sum(len(item) for item in items)
-
-
-def _takes_no_arguments(function: Any) -> bool:
-    import inspect
-
-    try:
-        inspect.signature(function).bind()
-    except TypeError:
-        return False
-    except ValueError:  # no signature (a builtin): call it as a factory
-        return True
-    return True
 
 
 # ---------------------------------------------------------------------------------- deploying
