@@ -70,6 +70,17 @@ def prompt_and_seed_schema(
     }
 
 
+def images_or_raise(outcomes: Sequence[Any]) -> list[Image]:
+    """The images of per-request outcomes (:meth:`Generator.generate_outcomes`), raising the first
+    exception among them: :meth:`Generator.generate` of a generator that reports outcomes."""
+    images = []
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
+        images.append(outcome)
+    return images
+
+
 class Generator(ABC):
     """A text-to-image tool. Subclasses set :attr:`name` and :attr:`description` and implement
     :meth:`generate`; override :meth:`parameters` to let the agent set more than prompt and seed.

@@ -47,6 +47,7 @@ from genagent_env.tools.base import (
     Generator,
     as_rgb_image,
     call_with_timeout,
+    images_or_raise,
     prompt_and_seed_schema,
 )
 
@@ -462,12 +463,7 @@ class DiffusersGenerator(Generator):
         return kwargs
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Image]:
-        images: list[Image] = []
-        for outcome in self.generate_outcomes(requests):
-            if isinstance(outcome, Exception):
-                raise outcome
-            images.append(outcome)
-        return images
+        return images_or_raise(self.generate_outcomes(requests))
 
     def generate_outcomes(self, requests: Sequence[GenerationRequest]) -> list[Image | Exception]:
         """One image per request, or, for an image that came out NaN or blank, its

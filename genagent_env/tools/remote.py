@@ -47,7 +47,7 @@ from urllib.parse import urlsplit
 
 from genagent_env.checks import is_real, short_repr
 from genagent_env.extras import needs
-from genagent_env.tools.base import GenerationRequest, Generator
+from genagent_env.tools.base import GenerationRequest, Generator, images_or_raise
 from genagent_env.tools.wire import (
     GENERATE_PATH,
     INFO_PATH,
@@ -179,12 +179,7 @@ class RemoteGenerator(Generator):
         return None if cache_id is None else f"remote:{cache_id}"
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Image]:
-        images: list[Image] = []
-        for outcome in self.generate_outcomes(requests):
-            if isinstance(outcome, Exception):
-                raise outcome
-            images.append(outcome)
-        return images
+        return images_or_raise(self.generate_outcomes(requests))
 
     def generate_outcomes(self, requests: Sequence[GenerationRequest]) -> list[Image | Exception]:
         """One image per request, or the exception that explains why there is none; never raises."""
