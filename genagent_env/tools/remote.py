@@ -41,6 +41,7 @@ import os
 import threading
 import time
 import warnings
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -151,6 +152,7 @@ class RemoteGenerator(Generator):
 
     # ------------------------------------------------------------ transport (subclasses)
 
+    @abstractmethod
     def where(self) -> str:
         """The service's address, as the user wrote it (for messages)."""
         raise NotImplementedError
@@ -159,11 +161,13 @@ class RemoteGenerator(Generator):
         """What to do when nothing answers at :meth:`where`."""
         return _START_HINT
 
+    @abstractmethod
     def fetch_info(self, timeout_s: float) -> Any:
         """The service's ``info`` answer (decoded). Raise :class:`TransientServiceError` for a
         failure worth retrying, :class:`RemoteTimeoutError` past ``timeout_s``."""
         raise NotImplementedError
 
+    @abstractmethod
     def post_generate(self, payload: dict[str, Any], timeout_s: float) -> Any:
         """The service's ``generate`` answer (decoded) to ``payload``; raises as :meth:`fetch_info`."""
         raise NotImplementedError
