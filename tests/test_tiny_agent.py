@@ -208,3 +208,116 @@ def test_the_teacher_writes_either_judge_style_and_refuses_others():
         assert failed and all(marker in text for text in (failed if style == "problems" else judged))
     with pytest.raises(ValueError, match="judge_style"):
         DescribeFirstTeacher(judge_style="vibes")  # type: ignore[arg-type]
+
+
+def test_renamed_tool_rewrites_every_mention_so_the_episode_reads_as_played_under_the_new_name():
+    import gymnasium as gym
+
+    from agents import run_episode
+    from agents.tiny.processor import render_chat
+    from agents.tiny.teacher import DescribeFirstTeacher
+    from examples.train_sft import chat_of, renamed_tool
+
+    env = gym.make("genagent_env:GenAgent-v0", max_rounds=2, privileged=True)
+    trajectory = run_episode(env, DescribeFirstTeacher(), seed=1, options={"task_index": 7})
+    before = render_chat(chat_of(trajectory)[0])
+    trajectory.messages = renamed_tool(trajectory.messages, "shapes-medium", "paint_qx-turbo")
+    messages, images = chat_of(trajectory)
+    after = render_chat(messages)
+    assert "shapes-medium" in before and "shapes-medium" not in after
+    assert after.startswith("<|im_start|>system\ntools: paint_qx-turbo;")
+    assert '{"name": "paint_qx-turbo"' in after and after.count("paint_qx-turbo") == before.count("shapes-medium")
+    assert len(images) == len(trajectory.images)  # the images stay where they were
+
+
+def test_the_unreliable_tool_garbles_a_share_of_prompts_the_same_way_every_time():
+    import random
+
+    from examples.train_sft import UnreliableTool, garble
+    from genagent_env.tools.base import Generator, GenerationRequest
+
+    prompt = ("Exactly 2 (two) red circles. All of them are in the left half of the image. "
+              "Make sure there are exactly 2 (two) red circles, not fewer. Nothing else in the image.")
+    changed = [garble(prompt, random.Random(seed)) for seed in range(40)]
+    assert sum(text != prompt for text in changed) == 40
+    for text in changed:  # a swapped word is swapped everywhere, and the count stays spelled in both forms
+        assert text.count("Exactly") == 1 and text.count("exactly") == 1
+        words = [w for w in ("red", "circles", "left", "2 (two)") if w not in text]
+        assert 1 <= len(words) <= 2 and all(w not in text for w in words)
+
+    class Echo(Generator):
+        name = "echo"
+
+        def generate(self, requests):
+            return [request.prompt for request in requests]
+
+    requests = [GenerationRequest(prompt, seed) for seed in range(200)]
+    assert UnreliableTool(Echo(), 0.0).generate(requests) == [prompt] * 200
+    tool = UnreliableTool(Echo(), 0.4)
+    first = tool.generate(requests)
+    assert first == tool.generate(requests)  # seeded by the request: the same image for the same call
+    assert 0.3 < sum(text != prompt for text in first) / 200 < 0.5
+
+
+def _copy_model(copy_head: bool = True):
+    from agents.tiny.model import GenAgentTinyConfig, GenAgentTinyForConditionalGeneration
+
+    config = GenAgentTinyConfig(vocab_size=64, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                                copy_head=copy_head, copy_dim=32, slot_token_id=3, pad_token_id=0, eos_token_id=2,
+                                bos_token_id=0)
+    return GenAgentTinyForConditionalGeneration(config)
+
+
+def test_the_copy_head_gives_the_same_distribution_token_by_token_as_in_one_pass(tmp_path: Path):
+    torch.manual_seed(0)
+    model = _copy_model().eval()
+    with torch.no_grad():
+        model.copy.write.bias.fill_(-2.0)  # lean on copying, so the pointer's share is large
+    ids = torch.randint(4, 64, (2, 12))
+    mask = torch.ones_like(ids)
+    ids[1, :3], mask[1, :3] = 0, 0  # left padding, as LLMAgent batches prompts
+    out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=8, do_sample=False, pad_token_id=0,
+                         eos_token_id=2, return_dict_in_generate=True, output_scores=True)
+    whole = torch.cat([mask, torch.ones(2, out.sequences.shape[1] - 12, dtype=torch.long)], 1)
+    with torch.no_grad():
+        logits = model(input_ids=out.sequences, attention_mask=whole).logits
+    assert torch.allclose(logits[:, 11:-1], torch.stack(out.scores, 1), atol=1e-4)  # the cached memory is exact
+    assert torch.allclose(logits.exp().sum(-1), torch.ones(2, whole.shape[1]), atol=1e-4)  # one distribution
+
+    model.save_pretrained(tmp_path / "copy")
+    loaded = type(model).from_pretrained(tmp_path / "copy").eval()
+    with torch.no_grad():
+        assert torch.allclose(loaded(input_ids=out.sequences, attention_mask=whole).logits, logits, atol=1e-5)
+
+
+def test_the_copy_head_lets_a_tiny_model_repeat_tokens_it_never_saw_in_training():
+    # "<s> x1 .. x6 | x1 .. x6", trained on tokens 10..39: without the copy head the model repeats only
+    # tokens it was trained on; with it, also 40..63, whose embeddings training never touched.
+    def batch(low: int, high: int, n: int = 32) -> torch.Tensor:
+        body = torch.randint(low, high, (n, 6))
+        return torch.cat([torch.full((n, 1), 4), body, torch.full((n, 1), 5), body], 1)
+
+    def copied(model: torch.nn.Module, low: int, high: int) -> float:
+        ids = batch(low, high, 64)
+        with torch.no_grad():
+            predicted = model(input_ids=ids).logits[:, 7:-1].argmax(-1)
+        return (predicted == ids[:, 8:]).float().mean().item()
+
+    accuracy = {}
+    for copy_head in (True, False):
+        torch.manual_seed(0)
+        model = _copy_model(copy_head)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        for _ in range(100):
+            ids = batch(10, 40)
+            labels = ids.clone()
+            labels[:, :8] = -100  # learn the second half only
+            loss = model(input_ids=ids, labels=labels).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        accuracy[copy_head] = (copied(model, 10, 40), copied(model, 40, 64))
+    assert accuracy[True][0] > 0.95 and accuracy[False][0] > 0.95, accuracy  # both copy what they know
+    assert accuracy[True][1] > 0.2 and accuracy[False][1] < 0.05, accuracy  # only the pointer copies the unknown

@@ -11,6 +11,14 @@ the ``Auto`` classes.
 
 The perception CNN is pretrained alone and then frozen (its slots are read without gradients), as
 real VLMs come with a pretrained vision tower.
+
+With ``copy_head=True`` the model also has a *copy head* (a pointer, as in pointer-generator
+networks): at every position it attends over the earlier positions of the sequence and may emit the
+token that followed the one it points at, instead of writing from the vocabulary. One softmax
+shares the mass between "write from the vocabulary" and every earlier position, so the output is
+still one distribution over the vocabulary (the logits are its log-probabilities). A model this
+small learns to copy a tool name it has never seen, or a request's colour-shape pairs in order,
+far more easily by pointing than by routing the token through its layers.
 """
 
 from __future__ import annotations
@@ -29,9 +37,12 @@ class GenAgentTinyConfig(Qwen2Config):
 
     model_type = "genagent_tiny"
 
-    def __init__(self, perception_width: int = 32, slot_token_id: int = 0, **kwargs: Any) -> None:
+    def __init__(self, perception_width: int = 32, slot_token_id: int = 0, copy_head: bool = False,
+                 copy_dim: int = 64, **kwargs: Any) -> None:
         self.perception_width = perception_width
         self.slot_token_id = slot_token_id
+        self.copy_head = copy_head
+        self.copy_dim = copy_dim
         super().__init__(**kwargs)
 
 
@@ -53,6 +64,8 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
         #: halves), filled from the tokenizer by :func:`slot_word_matrix`. A slot's embedding adds the
         #: mean embedding of its words, so reading a slot and writing its words starts out easy.
         self.register_buffer("slot_words", torch.zeros(SLOT_FEATURES, config.vocab_size))
+        if config.copy_head:
+            self.copy = CopyHead(config.hidden_size, config.copy_dim)
         self.post_init()
 
     def image_embeddings(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -88,10 +101,42 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
             if int(slots.sum()) != images.shape[0]:
                 raise ValueError(f"the chats hold {int(slots.sum())} slot tokens but the images give {images.shape[0]}")
             inputs_embeds = inputs_embeds.masked_scatter(slots.unsqueeze(-1), images.to(inputs_embeds.dtype))
+            if self.config.copy_head:
+                return self._forward_with_copy(input_ids, inputs_embeds, attention_mask, position_ids, cache, labels,
+                                               use_cache, logits_to_keep, **kwargs)
             input_ids = None
+        elif self.config.copy_head:
+            if input_ids is None:
+                raise ValueError("the copy head points at input tokens: pass input_ids, not only inputs_embeds")
+            inputs_embeds = self.get_input_embeddings()(input_ids) if inputs_embeds is None else inputs_embeds
+            return self._forward_with_copy(input_ids, inputs_embeds, attention_mask, position_ids, cache, labels,
+                                           use_cache, logits_to_keep, **kwargs)
         return super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                                cache=cache, inputs_embeds=inputs_embeds, labels=labels, use_cache=use_cache,
                                logits_to_keep=logits_to_keep, **kwargs)
+
+    def _forward_with_copy(self, input_ids: torch.Tensor, inputs_embeds: torch.Tensor,
+                           attention_mask: torch.Tensor | None, position_ids: Any, cache: Any, labels: Any,
+                           use_cache: bool | None, logits_to_keep: int | torch.Tensor, **kwargs: Any) -> Any:
+        from transformers.modeling_outputs import CausalLMOutputWithPast
+
+        outputs = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids,
+                             cache=cache, use_cache=use_cache, **kwargs)
+        hidden = outputs.last_hidden_state
+        new = input_ids.shape[1]
+        key_mask = attention_mask[:, -new:] if attention_mask is not None else None
+        # The copy memory lives on the generation cache (the prompt's pass fills it, each new token adds one).
+        memory = getattr(outputs, "cache", None) if use_cache else None
+        logits = self.copy(hidden, input_ids, self.lm_head(hidden), key_mask, memory)
+        if isinstance(logits_to_keep, int) and logits_to_keep > 0:
+            logits = logits[:, -logits_to_keep:]
+        elif not isinstance(logits_to_keep, int):
+            logits = logits[:, logits_to_keep]
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
+        return CausalLMOutputWithPast(loss=loss, logits=logits, cache=outputs.cache,
+                                      hidden_states=outputs.hidden_states, attentions=outputs.attentions)
 
     def prepare_inputs_for_generation(self, *args: Any, is_first_iteration: bool | None = False,
                                       **kwargs: Any) -> dict[str, Any]:
@@ -99,6 +144,53 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
         if not is_first_iteration:  # the images are in the cache after the prompt's pass
             inputs.pop("pixel_values", None)
         return dict(inputs)
+
+
+class CopyHead(nn.Module):
+    """Pointer over earlier positions: at position ``t`` one softmax over "write" (the LM head's
+    distribution) and every pair ``(s, s + 1)`` with ``s + 1 <= t``, whose key is the state at ``s``
+    and whose output is the token at ``s + 1``. Returns log-probabilities over the vocabulary.
+
+    During ``generate`` the keys of the positions seen so far (and the last one, whose next token is
+    not known yet) are kept on the cache object, so each new token costs one row of attention.
+    """
+
+    def __init__(self, hidden_size: int, dim: int) -> None:
+        super().__init__()
+        self.query = nn.Linear(hidden_size, dim, bias=False)
+        self.key = nn.Linear(hidden_size, dim, bias=False)
+        self.write = nn.Linear(hidden_size, 1)  # the score of writing from the vocabulary
+        self.scale = dim ** -0.5
+
+    def forward(self, hidden: torch.Tensor, input_ids: torch.Tensor, vocab_logits: torch.Tensor,
+                key_mask: torch.Tensor | None, memory: Any = None) -> torch.Tensor:
+        batch, new, _ = hidden.shape
+        keys = self.key(hidden)
+        valid = torch.ones(batch, new, dtype=torch.bool, device=hidden.device) if key_mask is None else key_mask.bool()
+        past = getattr(memory, "_copy_state", None) if memory is not None else None
+        if past is not None:  # earlier keys, and the pending last key whose next token is input_ids[:, 0]
+            old_keys, old_next, old_valid, pending, pending_valid = past
+            pair_keys = torch.cat([old_keys, pending, keys[:, :-1]], 1)
+            pair_next = torch.cat([old_next, input_ids], 1)
+            pair_valid = torch.cat([old_valid, pending_valid & valid[:, :1], valid[:, 1:] & valid[:, :-1]], 1)
+        else:
+            pair_keys, pair_next = keys[:, :-1], input_ids[:, 1:]
+            pair_valid = valid[:, 1:] & valid[:, :-1]
+        if memory is not None:
+            memory._copy_state = (pair_keys, pair_next, pair_valid, keys[:, -1:], valid[:, -1:])
+        pairs = pair_keys.shape[1]
+        # New query i may use the pairs whose output token it has already seen: the first
+        # ``pairs - new + 1``, and one more per position after it.
+        scores = torch.einsum("bqd,bkd->bqk", self.query(hidden), pair_keys) * self.scale
+        seen = pairs - new + 1 + torch.arange(new, device=hidden.device)
+        visible = torch.arange(pairs, device=hidden.device)[None, :] < seen[:, None]
+        allowed = visible[None] & pair_valid[:, None, :]
+        scores = scores.float().masked_fill(~allowed, float("-inf"))
+        weights = torch.cat([self.write(hidden).float(), scores], -1).softmax(-1)
+        probs = weights[..., :1] * vocab_logits.float().softmax(-1)
+        index = pair_next[:, None, :].expand(batch, new, pairs)
+        probs = probs.scatter_add(-1, index, weights[..., 1:])
+        return probs.clamp_min(1e-12).log().to(vocab_logits.dtype)
 
 
 def slot_word_matrix(tokenizer: Any, vocab_size: int) -> torch.Tensor:
@@ -143,4 +235,4 @@ def register() -> None:
     AutoProcessor.register(GenAgentTinyConfig, TinyProcessor)
 
 
-__all__ = ["GenAgentTinyConfig", "GenAgentTinyForConditionalGeneration", "register", "slot_word_matrix"]
+__all__ = ["CopyHead", "GenAgentTinyConfig", "GenAgentTinyForConditionalGeneration", "register", "slot_word_matrix"]
