@@ -10,8 +10,8 @@
    messages can be written from what the student sees: the rewrite depends only on the request,
    and each judgment first describes the image (from the verifier's detections), then compares it
    with the request (``--judge-style``: the failed checks' messages, or a verdict per check).
-   ``--renamed-tools`` gives a share of the chunks of episodes a random tool name, so the student
-   may learn to call whatever tool the system prompt names. Trajectories in which a refinement
+   ``--renamed-tools`` gives a share of the trajectories a random tool name (each its own), so the
+   student learns to call whatever tool the system prompt names. Trajectories in which a refinement
    made the image worse are dropped, as in the paper.
 2. **Tokens and loss mask.** A sample is one whole trajectory as one token sequence (the chat
    template applied to the final messages); the loss mask is 1 exactly on the tokens of the
@@ -34,7 +34,9 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +44,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import tyro
+
+from genagent_env.tools.base import GenerationRequest, Generator
 
 
 @dataclass
@@ -54,7 +58,7 @@ class Args:
     """the pretrained perception CNN (examples/pretrain_perception.py)"""
     perception_width: int = 32
     """the CNN width the perception checkpoint was trained with"""
-    episodes: int = 9000
+    episodes: int = 20000
     """teacher episodes on the train splits"""
     suites: tuple[str, ...] = ("shapes-wise", "shapes-geneval")
     """registered suites or task files the teacher plays (their train split)"""
@@ -66,10 +70,14 @@ class Args:
     """max_rounds of the teacher episodes, cycled (the student learns what rounds left means)"""
     generator: str = "shapes-medium"
     """the tool the teacher calls"""
-    renamed_tools: float = 0.0
-    """share of teacher episodes whose tool gets a random name, so that the student may learn to call the
-    tool the system prompt names (0.7 with 2 468 steps did not teach genagent-tiny that; see the README)"""
-    judge_style: Literal["problems", "checks"] = "problems"
+    renamed_tools: float = 0.5
+    """share of teacher episodes whose tool gets a random name, so that the student learns to call the
+    tool the system prompt names rather than the one it saw most"""
+    unreliable_tool: float = 0.4
+    """share of the teacher's tool calls whose prompt is garbled before rendering (a colour, count, half,
+    size or shape swapped), so that the images contradict the request often enough that the student
+    must read them: judging by copying the request would be right most of the time otherwise"""
+    judge_style: Literal["problems", "checks"] = "checks"
     """the teacher's comparison after the description: the failed checks' messages, or a verdict per check"""
     base_model: str | None = None
     """a Hugging Face VLM folder to fine-tune instead of building genagent-tiny"""
@@ -83,6 +91,8 @@ class Args:
     """genagent-tiny: decoder layers"""
     heads: int = 4
     """genagent-tiny: attention heads (2 key/value heads)"""
+    copy_head: bool = True
+    """genagent-tiny: a pointer that copies earlier tokens (tool names, the request's items)"""
     max_len: int = 1024
     """longest trajectory in tokens (longer ones are dropped)"""
     batch_size: int = 16
@@ -122,10 +132,90 @@ def random_tool_name(rng: random.Random) -> str:
     return f"{stem}{rng.choice(_NAME_TAILS) or join + word}"
 
 
+_GARBLE_WORDS = re.compile(r"(Exactly|exactly) (\d+) \(\w+\)|[a-z]+")
+_SWAPS = {"left": "right", "right": "left", "top": "bottom", "bottom": "top", "large": "small", "small": "large",
+          "larger": "smaller", "smaller": "larger"}
+
+
+def garble(prompt: str, rng: random.Random) -> str:
+    """The prompt with one or two of its colours, shapes, counts, halves or sizes swapped for others
+    throughout ("Exactly 2 (two) red circles." may become "Exactly 3 (three) blue circles.")."""
+    from genagent_env.shapes.vocab import PALETTE, SHAPES, plural
+    from genagent_env.tasks.wording import digits_and_word
+
+    matches = list(_GARBLE_WORDS.finditer(prompt))
+    words = sorted({m.group(0) for m in matches if m.group(2) is None})
+    counts = sorted({m.group(2) for m in matches if m.group(2) is not None})
+    options = ([("colour", w) for w in words if w in PALETTE] + [("shape", w) for w in words if w in SHAPES]
+               + [("count", c) for c in counts] + [("swap", w) for w in words if w in _SWAPS])
+    mapping: dict[str, str] = {}
+    for kind, word in rng.sample(options, min(len(options), rng.choice((1, 1, 2)))):
+        if kind == "colour":
+            mapping[word] = rng.choice([c for c in PALETTE if c != word])
+        elif kind == "shape":
+            other = rng.choice([s for s in SHAPES if s != word])
+            mapping[word], mapping[plural(word)] = other, plural(other)
+        elif kind == "count":
+            n = int(word)
+            mapping[word] = str(n + rng.choice((-1, 1)) if n > 1 else 2)
+        else:
+            mapping[word] = _SWAPS[word]
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(2) is None:
+            return mapping.get(match.group(0), match.group(0))
+        if match.group(2) not in mapping:
+            return match.group(0)
+        return f"{match.group(1)} {digits_and_word(int(mapping[match.group(2)]))}"
+
+    return _GARBLE_WORDS.sub(replace, prompt)
+
+
+class UnreliableTool(Generator):
+    """A tool that garbles a share ``rate`` of the prompts it gets (:func:`garble`, seeded by the
+    request) before ``base`` renders them. The teacher still judges each image against the request,
+    so its judgments stay true, but the student sees images that contradict the request far more
+    often than the base tool's own mistakes would show it."""
+
+    def __init__(self, base: Generator, rate: float) -> None:
+        self.base, self.rate = base, rate
+        self.name, self.description = base.name, base.description
+
+    def parameters(self) -> dict[str, Any]:
+        return self.base.parameters()
+
+    def cache_id(self) -> str | None:
+        return None  # the teacher's envs run without the generation cache
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Any]:
+        passed_on = []
+        for request in requests:
+            rng = random.Random(f"{request.seed}/{request.prompt}")
+            prompt = garble(request.prompt, rng) if rng.random() < self.rate else request.prompt
+            passed_on.append(GenerationRequest(prompt, request.seed, request.width, request.height, request.extra))
+        return self.base.generate(passed_on)
+
+
+def renamed_tool(messages: list[dict[str, Any]], old: str, new: str) -> list[dict[str, Any]]:
+    """The chat with every mention of the tool ``old`` (system prompt, tool calls, tool results)
+    written ``new``: the episode as it would have been played with the tool under that name."""
+
+    def swap(content: Any) -> Any:
+        if isinstance(content, str):
+            return content.replace(old, new)
+        if isinstance(content, list):
+            return [{**part, "text": part["text"].replace(old, new)} if isinstance(part.get("text"), str) else part
+                    for part in content]
+        return content
+
+    return [{**message, "content": swap(message.get("content", ""))} for message in messages]
+
+
 def teacher_trajectories(args: Args) -> list[Any]:
     """Play the teacher on the train splits; keep trajectories whose refinements never made it worse."""
     from agents.rollout import EpisodeSpec, stream_episodes
     from agents.tiny.teacher import DescribeFirstTeacher
+    from genagent_env.tools.registry import make_generator
     from genagent_env.vector import GenAgentVectorEnv
 
     rng = random.Random(args.seed)
@@ -137,25 +227,27 @@ def teacher_trajectories(args: Args) -> list[Any]:
         for rounds in sorted(set(args.max_rounds)):
             share = args.max_rounds.count(rounds) / len(args.max_rounds)
             count = int(round(n * share))
-            # With --renamed-tools, chunks of episodes, each with its own tool name (the same generator).
-            chunk = 64 if args.renamed_tools > 0 else max(count, 1)
-            for start in range(0, count, chunk):
-                renamed = args.renamed_tools > 0 and rng.random() < args.renamed_tools
-                name = random_tool_name(rng) if renamed else args.generator
-                envs = GenAgentVectorEnv(16, suite=suite, split="train", generators={name: args.generator},
-                                         scorer=args.scorer, max_rounds=rounds, privileged=True,
-                                         autoreset_mode="disabled", generation_cache=False)
-                n_tasks = len(envs.config.tasks)
-                specs = [EpisodeSpec(seed=rng.randrange(2**31), options={"task_index": rng.randrange(n_tasks)})
-                         for _ in range(min(chunk, count - start))]
-                teacher = DescribeFirstTeacher(envs.config.scorer, args.judge_style)
-                for _, trajectory in stream_episodes(envs, teacher, specs):
-                    scores = [s["score"] for s in trajectory.scores]
-                    if any(later < earlier for earlier, later in zip(scores, scores[1:])):
-                        dropped += 1
-                        continue
-                    kept.append(trajectory)
-                envs.close()
+            tool = make_generator(args.generator)
+            if args.unreliable_tool > 0:
+                tool = UnreliableTool(tool, args.unreliable_tool)
+            envs = GenAgentVectorEnv(16, suite=suite, split="train", generators={args.generator: tool},
+                                     scorer=args.scorer,
+                                     max_rounds=rounds, privileged=True, autoreset_mode="disabled",
+                                     generation_cache=False)
+            n_tasks = len(envs.config.tasks)
+            specs = [EpisodeSpec(seed=rng.randrange(2**31), options={"task_index": rng.randrange(n_tasks)})
+                     for _ in range(count)]
+            teacher = DescribeFirstTeacher(envs.config.scorer, args.judge_style)
+            for _, trajectory in stream_episodes(envs, teacher, specs):
+                scores = [s["score"] for s in trajectory.scores]
+                if any(later < earlier for earlier, later in zip(scores, scores[1:])):
+                    dropped += 1
+                    continue
+                if rng.random() < args.renamed_tools:  # the same generator, under a name of its own
+                    trajectory.messages = renamed_tool(trajectory.messages, args.generator, random_tool_name(rng))
+                kept.append(trajectory)
+            envs.close()
+            tool.close()
     print(f"teacher: {len(kept)} trajectories kept, {dropped} dropped (a refinement made the image worse)",
           flush=True)
     return kept
@@ -217,6 +309,7 @@ def build_tiny(args: Args, texts: list[str]) -> tuple[Any, Any]:
         vocab_size=len(tokenizer), hidden_size=args.hidden_size, intermediate_size=int(8 * args.hidden_size / 3),
         num_hidden_layers=args.layers, num_attention_heads=args.heads, num_key_value_heads=max(1, args.heads // 2),
         max_position_embeddings=2048, tie_word_embeddings=True, perception_width=args.perception_width,
+        copy_head=args.copy_head,
         slot_token_id=processor.slot_token_id, bos_token_id=tokenizer.convert_tokens_to_ids(PAD),
         eos_token_id=tokenizer.convert_tokens_to_ids(END), pad_token_id=tokenizer.convert_tokens_to_ids(PAD),
     )
