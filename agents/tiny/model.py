@@ -111,9 +111,11 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
             inputs_embeds = self.get_input_embeddings()(input_ids) if inputs_embeds is None else inputs_embeds
             return self._forward_with_copy(input_ids, inputs_embeds, attention_mask, position_ids, cache, labels,
                                            use_cache, logits_to_keep, **kwargs)
-        return super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                               cache=cache, inputs_embeds=inputs_embeds, labels=labels, use_cache=use_cache,
-                               logits_to_keep=logits_to_keep, **kwargs)
+        output = super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                 cache=cache, inputs_embeds=inputs_embeds, labels=labels, use_cache=use_cache,
+                                 logits_to_keep=logits_to_keep, **kwargs)
+        output.logits[..., self.config.slot_token_id] = float("-inf")  # see _forward_with_copy
+        return output
 
     def _forward_with_copy(self, input_ids: torch.Tensor, inputs_embeds: torch.Tensor,
                            attention_mask: torch.Tensor | None, position_ids: Any, cache: Any, labels: Any,
@@ -127,7 +129,10 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
         key_mask = attention_mask[:, -new:] if attention_mask is not None else None
         # The copy memory lives on the generation cache (the prompt's pass fills it, each new token adds one).
         memory = getattr(outputs, "cache", None) if use_cache else None
-        logits = self.copy(hidden, input_ids, self.lm_head(hidden), key_mask, memory)
+        # The model never writes an image placeholder: a generated <|slot|> would have no image behind it.
+        vocab_logits = self.lm_head(hidden)
+        vocab_logits[..., self.config.slot_token_id] = float("-inf")
+        logits = self.copy(hidden, input_ids, vocab_logits, key_mask, memory, never=self.config.slot_token_id)
         if isinstance(logits_to_keep, int) and logits_to_keep > 0:
             logits = logits[:, -logits_to_keep:]
         elif not isinstance(logits_to_keep, int):
@@ -163,7 +168,8 @@ class CopyHead(nn.Module):
         self.scale = dim ** -0.5
 
     def forward(self, hidden: torch.Tensor, input_ids: torch.Tensor, vocab_logits: torch.Tensor,
-                key_mask: torch.Tensor | None, memory: Any = None) -> torch.Tensor:
+                key_mask: torch.Tensor | None, memory: Any = None, never: int | None = None) -> torch.Tensor:
+        """Log-probabilities ``(batch, new, vocab)``; ``never``: a token id the pointer must not emit."""
         batch, new, _ = hidden.shape
         keys = self.key(hidden)
         valid = torch.ones(batch, new, dtype=torch.bool, device=hidden.device) if key_mask is None else key_mask.bool()
@@ -185,12 +191,17 @@ class CopyHead(nn.Module):
         seen = pairs - new + 1 + torch.arange(new, device=hidden.device)
         visible = torch.arange(pairs, device=hidden.device)[None, :] < seen[:, None]
         allowed = visible[None] & pair_valid[:, None, :]
+        if never is not None:
+            allowed = allowed & (pair_next != never)[:, None, :]
         scores = scores.float().masked_fill(~allowed, float("-inf"))
         weights = torch.cat([self.write(hidden).float(), scores], -1).softmax(-1)
         probs = weights[..., :1] * vocab_logits.float().softmax(-1)
         index = pair_next[:, None, :].expand(batch, new, pairs)
         probs = probs.scatter_add(-1, index, weights[..., 1:])
-        return probs.clamp_min(1e-12).log().to(vocab_logits.dtype)
+        logprobs = probs.clamp_min(1e-12).log()
+        if never is not None:
+            logprobs[..., never] = float("-inf")
+        return logprobs.to(vocab_logits.dtype)
 
 
 def slot_word_matrix(tokenizer: Any, vocab_size: int) -> torch.Tensor:
