@@ -284,6 +284,7 @@ def test_the_copy_head_gives_the_same_distribution_token_by_token_as_in_one_pass
         logits = model(input_ids=out.sequences, attention_mask=whole).logits
     assert torch.allclose(logits[:, 11:-1], torch.stack(out.scores, 1), atol=1e-4)  # the cached memory is exact
     assert torch.allclose(logits.exp().sum(-1), torch.ones(2, whole.shape[1]), atol=1e-4)  # one distribution
+    assert torch.isneginf(logits[..., 3]).all()  # never an image placeholder (slot_token_id=3), even by copying
 
     model.save_pretrained(tmp_path / "copy")
     loaded = type(model).from_pretrained(tmp_path / "copy").eval()
