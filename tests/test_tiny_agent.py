@@ -86,7 +86,7 @@ def test_sft_steps_lower_the_loss_and_the_checkpoint_loads_as_an_agent(tmp_path:
     batch = collate([encode(processor, messages, images)] * 2, processor.tokenizer.pad_token_id)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
     losses = []
-    for _ in range(25):
+    for _ in range(40):
         loss = model(**batch).loss
         optimizer.zero_grad()
         loss.backward()
@@ -234,7 +234,7 @@ def test_the_unreliable_tool_garbles_a_share_of_prompts_the_same_way_every_time(
     import random
 
     from examples.train_sft import UnreliableTool, garble
-    from genagent_env.tools.base import Generator, GenerationRequest
+    from genagent_env.tools.base import GenerationRequest, Generator
 
     prompt = ("Exactly 2 (two) red circles. All of them are in the left half of the image. "
               "Make sure there are exactly 2 (two) red circles, not fewer. Nothing else in the image.")
@@ -310,7 +310,7 @@ def test_the_copy_head_lets_a_tiny_model_repeat_tokens_it_never_saw_in_training(
         torch.manual_seed(0)
         model = _copy_model(copy_head)
         optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-        for _ in range(100):
+        for _ in range(200):
             ids = batch(10, 40)
             labels = ids.clone()
             labels[:, :8] = -100  # learn the second half only
@@ -321,4 +321,4 @@ def test_the_copy_head_lets_a_tiny_model_repeat_tokens_it_never_saw_in_training(
         model.eval()
         accuracy[copy_head] = (copied(model, 10, 40), copied(model, 40, 64))
     assert accuracy[True][0] > 0.95 and accuracy[False][0] > 0.95, accuracy  # both copy what they know
-    assert accuracy[True][1] > 0.2 and accuracy[False][1] < 0.05, accuracy  # only the pointer copies the unknown
+    assert accuracy[True][1] > 0.1 and accuracy[False][1] < 0.02, accuracy  # only the pointer copies the unknown

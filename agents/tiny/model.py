@@ -31,6 +31,9 @@ from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from agents.tiny.perception import SLOT_FEATURES, ShapesPerception, read_slots, slot_features
 
+#: The copy head's initial score for writing from the vocabulary (e^6 ~ 400 earlier positions' worth).
+COPY_WRITE_BIAS = 6.0
+
 
 class GenAgentTinyConfig(Qwen2Config):
     """A Qwen2 decoder config plus the eyes: ``perception_width`` and the slot token's id."""
@@ -67,6 +70,11 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
         if config.copy_head:
             self.copy = CopyHead(config.hidden_size, config.copy_dim)
         self.post_init()
+        if config.copy_head:
+            # Start out writing: with a zero bias each of a few hundred earlier positions would get as
+            # much mass as the whole vocabulary, and tokens not seen before would be nearly unreachable.
+            with torch.no_grad():
+                self.copy.write.bias.fill_(COPY_WRITE_BIAS)
 
     def image_embeddings(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``(n_images * MAX_SLOTS, hidden)``: each image's slots, projected (perception frozen)."""
