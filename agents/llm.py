@@ -350,10 +350,15 @@ class CompletionScores:
         prompt_states: ``(n, hidden)``: the last layer's hidden state at each chat's last prompt
             token (the state in which the agent chose its message: a value head reads it), or
             ``None`` unless asked for.
+        span_logprobs: With ``spans``: per chat, the log-probabilities of each span's tokens.
+        span_states: With ``spans`` and ``prompt_states``: per chat, ``(n_spans, hidden)``, the
+            hidden state just before each span.
     """
 
     logprobs: list[torch.Tensor]
     prompt_states: torch.Tensor | None = None
+    span_logprobs: list[list[torch.Tensor]] | None = None
+    span_states: list[torch.Tensor] | None = None
 
 
 def score_completions(
@@ -368,6 +373,7 @@ def score_completions(
     max_context_tokens: int | None = None,
     max_new_tokens: int = 0,
     prompt_states: bool = False,
+    spans: Sequence[Sequence[tuple[int, int]]] | None = None,
 ) -> CompletionScores:
     """Per-token log-probabilities of ``completions`` after the chats ``messages_list`` (and, with
     ``prompt_states=True``, the hidden state before each completion), by one teacher-forced
@@ -383,6 +389,10 @@ def score_completions(
         max_context_tokens, max_new_tokens: The agent's settings, so that a chat too long for the
             context is shortened exactly as when the agent acted.
         prompt_states: Also return the last layer's hidden state at each last prompt token.
+        spans: Per chat, ``(start, length)`` ranges of its whole sequence (prompt, then completion)
+            whose tokens to score too, each given what comes before it in that sequence. A
+            multi-turn trajectory whose earlier turns are prefixes of its last turn's prompt is
+            scored in one pass this way: the last turn as the completion, the earlier ones as spans.
     """
     if len(messages_list) != len(completions):
         raise ValueError(f"got {len(messages_list)} chats for {len(completions)} completions")
@@ -434,7 +444,25 @@ def score_completions(
     if prompt_states:
         last = output.hidden_states[-1]
         states = torch.stack([last[i, prompt_lengths[i] - 1] for i in range(len(ids))])
-    return CompletionScores(out, states)
+    span_logprobs: list[list[torch.Tensor]] | None = None
+    span_states: list[torch.Tensor] | None = None
+    if spans is not None:
+        if len(spans) != len(ids):
+            raise ValueError(f"got spans for {len(spans)} chats, not {len(ids)}")
+        span_logprobs, span_states = [], []
+        for i, ranges in enumerate(spans):
+            row = []
+            for start, length in ranges:
+                if start < 1 or start + length > prompt_lengths[i] + len(ids[i]):
+                    raise ValueError(f"span ({start}, {length}) is outside chat {i}'s sequence")
+                logp = _warp(logits[i, start - 1: start - 1 + length], temperature, top_k, top_p)
+                target = batch["input_ids"][i, start: start + length].to(logp.device).unsqueeze(-1)
+                row.append(logp.gather(-1, target).squeeze(-1))
+            span_logprobs.append(row)
+            if prompt_states:
+                last = output.hidden_states[-1]
+                span_states.append(last[i, [start - 1 for start, _ in ranges]])
+    return CompletionScores(out, states, span_logprobs, span_states if prompt_states else None)
 
 
 def completion_logprobs(

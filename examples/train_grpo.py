@@ -51,7 +51,7 @@ import random
 import statistics
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,6 +117,9 @@ class Args:
     """passes over each batch (TRL's num_iterations)"""
     chunk_size: int = 64
     """agent turns per forward/backward pass (gradients accumulate: the result does not depend on it)"""
+    single_pass: bool = True
+    """score all turns of a trajectory in one pass over its last turn's sequence (exact: the earlier
+    turns are prefixes of it), rather than one pass per turn over each turn's whole prompt"""
     gamma: float = 1.0
     """PPO: discount over turns"""
     gae_lambda: float = 0.95
@@ -243,6 +246,7 @@ class Sample:
     trajectory: int
     turn: int
     reward: float  # the env's reward for this step (PPO's per-turn rewards)
+    prompt: list[int] = field(default_factory=list)  # the prompt's token ids as the agent saw them
     advantage: float = 0.0
     ret: float = 0.0  # PPO: the GAE return the value head regresses on
     old_logprobs: torch.Tensor | None = None
@@ -267,7 +271,8 @@ def turn_samples(trajectories: list[Any]) -> list[Sample]:
                 continue
             samples.append(Sample(chat=trajectory.messages[: turn.context],
                                   completion=list(turn.generation.completion_ids), trajectory=t, turn=k,
-                                  reward=float(trajectory.turns[k]["reward"])))
+                                  reward=float(trajectory.turns[k]["reward"]),
+                                  prompt=list(turn.generation.prompt_ids)))
     return samples
 
 
@@ -306,16 +311,66 @@ def token_weights(samples: list[Sample], n_trajectories: int, args: Args) -> lis
 # ----------------------------------------------------------------------------- loss
 
 
-def score(model: Any, processor: Any, samples: list[Sample], args: Args, states: bool) -> Any:
+def scoring_units(samples: list[Sample], single_pass: bool) -> list[list[int]]:
+    """Sample indices grouped into units scored by one sequence each. With ``single_pass`` a
+    trajectory's turns share its last turn's sequence when each earlier turn's prompt and message
+    are a prefix of it (the common case: each prompt is the previous one plus the message and the
+    tool's reply); a turn that is not (the chat was shortened to fit, or a message's tokens were
+    not the ones its text re-tokenizes to) is a unit of its own. The last turn comes first."""
+    by_trajectory: dict[int, list[int]] = defaultdict(list)
+    for i, sample in enumerate(samples):
+        by_trajectory[sample.trajectory].append(i)
+    units = []
+    for indices in by_trajectory.values():
+        indices.sort(key=lambda i: samples[i].turn)
+        if not single_pass:
+            units += [[i] for i in indices]
+            continue
+        last = samples[indices[-1]]
+        whole = last.prompt + last.completion
+        unit = [indices[-1]]
+        for i in indices[:-1]:
+            sequence = samples[i].prompt + samples[i].completion
+            if samples[i].prompt and whole[: len(sequence)] == sequence:
+                unit.append(i)
+            else:
+                units.append([i])
+        units.append(unit)
+    return units
+
+
+def score(model: Any, processor: Any, samples: list[Sample], units: list[list[int]], args: Args,
+          states: bool) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]:
+    """Log-probabilities of each sample's message (and, with ``states``, the hidden state before
+    it), by sample index, from one teacher-forced pass over the units' sequences."""
     from agents.llm import score_completions
 
-    return score_completions(model, processor, [s.chat for s in samples], [s.completion for s in samples],
-                             temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
-                             prompt_states=states)
+    heads = [samples[unit[0]] for unit in units]
+    spans = [[(len(samples[i].prompt), len(samples[i].completion)) for i in unit[1:]] for unit in units]
+    scored = score_completions(model, processor, [s.chat for s in heads], [s.completion for s in heads],
+                               temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+                               prompt_states=states, spans=spans)
+    logprobs: dict[int, torch.Tensor] = {}
+    hidden: dict[int, torch.Tensor] = {}
+    for u, unit in enumerate(units):
+        logprobs[unit[0]] = scored.logprobs[u]
+        assert scored.span_logprobs is not None
+        logprobs.update(zip(unit[1:], scored.span_logprobs[u]))
+        if states:
+            assert scored.prompt_states is not None and scored.span_states is not None
+            hidden[unit[0]] = scored.prompt_states[u]
+            hidden.update(zip(unit[1:], scored.span_states[u]))
+    return logprobs, hidden
 
 
-def chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i: i + size] for i in range(0, len(items), size)]
+def pack(units: list[list[int]], size: int) -> list[list[list[int]]]:
+    """Units in chunks of at most ``size`` turns (a unit is never split: one pass scores it whole)."""
+    chunks: list[list[list[int]]] = [[]]
+    for unit in units:
+        if chunks[-1] and sum(len(u) for u in chunks[-1]) + len(unit) > size:
+            chunks.append([])
+        chunks[-1].append(unit)
+    return [chunk for chunk in chunks if chunk]
 
 
 def main(args: Args) -> None:
@@ -403,30 +458,34 @@ def main(args: Args) -> None:
             sample.advantage = trajectory_advantages[sample.trajectory]
         n_traj = len(kept)
         weights_per_token = token_weights(samples, n_traj, args)
+        units = scoring_units(samples, args.single_pass)
 
         # 4. Loss and update. The first pass (no gradients) gives the old log-probs and values.
         policy.train()
         if args.update_epochs > 1 or args.algo == "ppo":
             with torch.no_grad():
-                for chunk in chunks(samples, args.chunk_size):
-                    scored = score(policy, processor, chunk, args, states=args.algo == "ppo")
-                    for sample, logprobs in zip(chunk, scored.logprobs):
-                        sample.old_logprobs = logprobs.detach()
+                for chunk in pack(units, args.chunk_size):
+                    logprobs, states = score(policy, processor, samples, chunk, args, states=args.algo == "ppo")
+                    for i, scored in logprobs.items():
+                        samples[i].old_logprobs = scored.detach()
                     if args.algo == "ppo":
-                        for sample, value in zip(chunk, value_head(scored.prompt_states.float()).squeeze(-1).tolist()):
-                            sample.old_value = float(value)
+                        for i, state in states.items():
+                            samples[i].old_value = float(value_head(state.float()[None]).squeeze())
             if args.algo == "ppo":
                 gae(samples, args.gamma, args.gae_lambda)
         stats: dict[str, list[float]] = defaultdict(list)
         high = args.epsilon if args.epsilon_high is None else args.epsilon_high
         for _ in range(args.update_epochs):
-            order = list(range(len(samples)))
+            order = list(units)
             random.Random(f"order/{args.seed}/{step}").shuffle(order)
-            for indices in chunks(order, args.chunk_size):
+            for chunk_units in pack(order, args.chunk_size):
+                indices = [i for unit in chunk_units for i in unit]
                 chunk = [samples[i] for i in indices]
-                scored = score(policy, processor, chunk, args, states=args.algo == "ppo")
+                scored_logprobs, scored_states = score(policy, processor, samples, chunk_units, args,
+                                                       states=args.algo == "ppo")
                 loss = torch.zeros((), device=accelerator.device)
-                for i, sample, logprobs in zip(indices, chunk, scored.logprobs):
+                for i, sample in zip(indices, chunk):
+                    logprobs = scored_logprobs[i]
                     old = sample.old_logprobs if sample.old_logprobs is not None else logprobs.detach()
                     ratio = torch.exp(logprobs - old)
                     advantage = torch.tensor(sample.advantage, device=logprobs.device)
@@ -434,10 +493,10 @@ def main(args: Args) -> None:
                     if args.kl_coef > 0:
                         with torch.no_grad():
                             if reference is not None:
-                                ref = score(reference, processor, [sample], args, states=False).logprobs[0]
+                                ref = score(reference, processor, [sample], [[0]], args, states=False)[0][0]
                             else:
                                 with policy.disable_adapter():
-                                    ref = score(policy, processor, [sample], args, states=False).logprobs[0]
+                                    ref = score(policy, processor, [sample], [[0]], args, states=False)[0][0]
                         kl = torch.exp(ref - logprobs) - (ref - logprobs) - 1
                         per_token = per_token + args.kl_coef * kl
                         stats["kl"].append(float(kl.detach().mean()))
@@ -445,7 +504,7 @@ def main(args: Args) -> None:
                     stats["clipfrac"].append(float(((ratio.detach() - 1).abs() > args.epsilon).float().mean()))
                     stats["ratio"].append(float(ratio.detach().mean()))
                 if args.algo == "ppo":
-                    values = value_head(scored.prompt_states.float()).squeeze(-1)
+                    values = value_head(torch.stack([scored_states[i] for i in indices]).float()).squeeze(-1)
                     returns = torch.tensor([s.ret for s in chunk], device=values.device)
                     value_loss = 0.5 * ((values - returns) ** 2).sum() / max(len(samples), 1)
                     loss = loss + args.vf_coef * value_loss

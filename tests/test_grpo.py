@@ -20,7 +20,10 @@ from examples.train_grpo import (
     gae,
     group_advantages,
     resample_by_turns,
+    score,
+    scoring_units,
     token_weights,
+    turn_samples,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,6 +106,39 @@ def test_rollouts_record_each_message_with_the_prompt_it_was_sampled_from():
         recomputed = agent.completion_logprobs(chats, completions)
     for again, then in zip(recomputed, sampled):
         assert again.tolist() == pytest.approx(then, abs=2e-3)
+
+
+def test_one_pass_per_trajectory_scores_every_turn_as_a_pass_per_turn_does():
+    from agents.rollout import run_episodes
+    from agents.tiny import load_agent
+    from genagent_env.vector import GenAgentVectorEnv
+
+    agent = load_agent("tiny-sft", do_sample=True, seed=5)
+    envs = GenAgentVectorEnv(6, max_rounds=3, generators="shapes-weak", autoreset_mode="disabled")
+    trajectories = run_episodes(envs, agent, seed=2, options={"task_index": 3})
+    envs.close()
+    samples = turn_samples(trajectories)
+    units = scoring_units(samples, single_pass=True)
+    assert sorted(i for unit in units for i in unit) == list(range(len(samples)))
+    assert sum(len(unit) > 1 for unit in units) >= 2  # multi-turn trajectories share a pass
+    assert len(units) < len(samples)
+    args = Args()
+    with torch.no_grad():
+        joint, joint_states = score(agent.model, agent.processor, samples, units, args, states=True)
+        apart, apart_states = score(agent.model, agent.processor, samples, scoring_units(samples, False), args,
+                                    states=True)
+    for i, sample in enumerate(samples):
+        assert joint[i].shape == (len(sample.completion),)
+        assert torch.allclose(joint[i], apart[i], atol=1e-4), i
+        assert torch.allclose(joint_states[i], apart_states[i], atol=1e-4), i
+
+
+def test_a_turn_whose_tokens_are_not_a_prefix_of_the_last_turn_is_scored_on_its_own():
+    samples = [Sample(chat=[], completion=[5, 6], trajectory=0, turn=0, reward=0.0, prompt=[1, 2]),
+               Sample(chat=[], completion=[9], trajectory=0, turn=1, reward=0.0, prompt=[1, 2, 5, 7, 8]),
+               Sample(chat=[], completion=[4], trajectory=0, turn=2, reward=0.0, prompt=[1, 2, 5, 7, 8, 9, 3])]
+    assert scoring_units(samples, single_pass=True) == [[0], [2, 1]]  # turn 0's message re-tokenized as 5 7
+    assert scoring_units(samples, single_pass=False) == [[0], [1], [2]]
 
 
 def _run(out: Path, *extra: str, steps: int) -> list[dict]:
