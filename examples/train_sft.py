@@ -21,7 +21,10 @@
    (``examples/pretrain_perception.py``, frozen), a projector, a Qwen2 decoder, and a byte-level
    BPE trained here on the teacher's text. ``--base-model`` fine-tunes a Hugging Face VLM instead
    (Qwen2.5-VL), with LoRA from ``peft`` when ``--lora-rank`` > 0: the same code path.
-4. **Training.** AdamW with warm-up and cosine decay, ``accelerate`` for many processes or GPUs,
+4. **Caption pretraining** (``--caption-minutes``): first, the model learns to describe one image
+   in the judgments' words (the teacher's descriptions, the loss on them only), as VLMs align
+   their projector on captions before instruction tuning.
+5. **Training.** AdamW with warm-up and cosine decay, ``accelerate`` for many processes or GPUs,
    TensorBoard (``losses/``, ``charts/``), a progress bar, checkpoints (safetensors weights,
    tokenizer, optimizer, scheduler, RNG states, step) that a rerun resumes from.
 
@@ -92,7 +95,22 @@ class Args:
     heads: int = 4
     """genagent-tiny: attention heads (2 key/value heads)"""
     copy_head: bool = True
-    """genagent-tiny: a pointer that copies earlier tokens (tool names, the request's items)"""
+    """genagent-tiny: a pointer that copies earlier tokens (a tool name it has never seen)"""
+    copy_scope: Literal["all", "system", "request"] = "all"
+    """genagent-tiny: what the copy head may copy: every earlier token, the system turn and the
+    request (tool names, the request's words for the rewrite), or the system turn only"""
+    quote_tool_names: bool = False
+    """genagent-tiny: the template quotes tool names as a tool call does (``tools: "shapes-weak",``),
+    so that a copied name ends where it should"""
+    slot_centroids: bool = False
+    """genagent-tiny: image slots carry their objects' centre (for "left of" between objects in one half)"""
+    caption_minutes: float = 0.0
+    """minutes of caption pretraining before SFT: the model learns to describe one image in the
+    judgments' words (``<judge>image_1 shows 3 red circles (left).``), as VLMs align their
+    projector on captions before instruction tuning; 0 skips it (see docs/training.md for what
+    7 minutes did)"""
+    caption_batch_size: int = 64
+    """captions per caption-pretraining step per process"""
     max_len: int = 1024
     """longest trajectory in tokens (longer ones are dropped)"""
     batch_size: int = 16
@@ -262,9 +280,7 @@ def encode(processor: Any, messages: list[dict[str, Any]], images: list[Any]) ->
 
     def length(chat: list[dict[str, Any]], generation_prompt: bool) -> int:
         text = processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=generation_prompt)
-        n_images = sum(1 for m in chat for p in (m["content"] if isinstance(m["content"], list) else [])
-                       if isinstance(p, dict) and p.get("type") == "image")
-        batch = processor(text=[text], images=images[:n_images] or None, add_special_tokens=False)
+        batch = processor(text=[text], images=images[: count_images(chat)] or None, add_special_tokens=False)
         return len(batch["input_ids"][0])
 
     full_text = processor.apply_chat_template(messages, tokenize=False)
@@ -293,6 +309,68 @@ def chat_of(trajectory: Any) -> tuple[list[dict[str, Any]], list[Any]]:
     return chat_messages(trajectory.messages, True), chat_images(trajectory.messages)
 
 
+_DESCRIPTION = re.compile(r"<judge>(image_(\d+) shows .*?\.)(?= Checks:| It )")
+
+
+def captions(chats: list[tuple[list[dict[str, Any]], list[Any]]]) -> list[tuple[list[dict[str, Any]], str, Any]]:
+    """One caption per described image: ``(the tool turn that shows it, "<judge>image_k shows ...",
+    the image)``, taken from the teacher's judgments."""
+    out = []
+    for messages, images in chats:
+        tool_turns = [m for m in messages if m["role"] == "tool" and count_images([m])]
+        for message in messages:
+            if message["role"] != "assistant":
+                continue
+            found = _DESCRIPTION.search(_text_of(message))
+            if found and int(found.group(2)) <= min(len(tool_turns), len(images)):
+                k = int(found.group(2))
+                out.append(([tool_turns[k - 1]], f"<judge>{found.group(1)}", images[k - 1]))
+    return out
+
+
+def encode_caption(processor: Any, turns: list[dict[str, Any]], caption: str, image: Any
+                   ) -> tuple[list[int], list[int], dict]:
+    """A caption sample: the tool turn, the assistant's opening and the caption, with the loss on
+    the caption's tokens only (not on an end of turn: in a trajectory the judgment goes on)."""
+    ids, mask, extras = encode(processor, [*turns, {"role": "assistant", "content": [{"type": "text",
+                                                                                         "text": caption}]}], [image])
+    prompt = processor.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+    n_caption = len(processor.tokenizer(prompt + caption, add_special_tokens=False)["input_ids"]) - len(
+        processor.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    first = mask.index(1)
+    mask = [1 if first <= i < first + n_caption else 0 for i in range(len(mask))]
+    return ids, mask, extras
+
+
+def count_images(messages: list[dict[str, Any]]) -> int:
+    return sum(1 for m in messages for p in (m["content"] if isinstance(m["content"], list) else [])
+               if isinstance(p, dict) and p.get("type") == "image")
+
+
+def _text_of(message: dict[str, Any]) -> str:
+    content = message["content"]
+    return content if isinstance(content, str) else "".join(str(p.get("text", "")) for p in content
+                                                            if isinstance(p, dict))
+
+
+def caption_exact(model: Any, samples: list[tuple[list[int], list[int], dict]], pad_id: int) -> float:
+    """Share of captions whose every token is the model's most likely one (teacher-forced)."""
+    right = 0
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(samples), 64):
+            chunk = samples[start : start + 64]
+            batch = collate(chunk, pad_id)
+            batch = {k: v.to(next(model.parameters()).device) for k, v in batch.items()}
+            labels = batch.pop("labels")
+            predicted = model(**batch).logits.argmax(-1)
+            wanted = labels[:, 1:]
+            ok = (predicted[:, :-1] == wanted) | (wanted == -100)
+            right += int(ok.all(1).sum())
+    model.train()
+    return right / max(1, len(samples))
+
+
 # ----------------------------------------------------------------------------- model
 
 
@@ -301,20 +379,21 @@ def build_tiny(args: Args, texts: list[str]) -> tuple[Any, Any]:
     from safetensors.torch import load_file
 
     from agents.tiny.model import GenAgentTinyConfig, GenAgentTinyForConditionalGeneration, slot_word_matrix
-    from agents.tiny.processor import END, PAD, TinyProcessor, train_tokenizer
+    from agents.tiny.processor import END, PAD, START, TinyProcessor, train_tokenizer
 
     tokenizer = train_tokenizer(texts, args.vocab_size)
-    processor = TinyProcessor(tokenizer)
+    processor = TinyProcessor(tokenizer, quote_tool_names=args.quote_tool_names)
     config = GenAgentTinyConfig(
         vocab_size=len(tokenizer), hidden_size=args.hidden_size, intermediate_size=int(8 * args.hidden_size / 3),
         num_hidden_layers=args.layers, num_attention_heads=args.heads, num_key_value_heads=max(1, args.heads // 2),
         max_position_embeddings=2048, tie_word_embeddings=True, perception_width=args.perception_width,
-        copy_head=args.copy_head,
-        slot_token_id=processor.slot_token_id, bos_token_id=tokenizer.convert_tokens_to_ids(PAD),
+        copy_head=args.copy_head, copy_scope=args.copy_scope, turn_token_id=tokenizer.convert_tokens_to_ids(START),
+        slot_centroids=args.slot_centroids, slot_token_id=processor.slot_token_id,
+        bos_token_id=tokenizer.convert_tokens_to_ids(PAD),
         eos_token_id=tokenizer.convert_tokens_to_ids(END), pad_token_id=tokenizer.convert_tokens_to_ids(PAD),
     )
     model = GenAgentTinyForConditionalGeneration(config)
-    model.slot_words.copy_(slot_word_matrix(tokenizer, config.vocab_size))
+    model.slot_words.copy_(slot_word_matrix(tokenizer, config.vocab_size, args.slot_centroids))
     model.perception.load_state_dict(load_file(str(args.perception)))
     model.perception.requires_grad_(False)
     model.generation_config.eos_token_id = config.eos_token_id
@@ -371,6 +450,52 @@ def collate(samples: list[tuple[list[int], list[int], dict]], pad_id: int) -> di
     return batch
 
 
+def caption_pretraining(args: Args, accelerator: Any, model: Any, processor: Any,
+                        chats: list[tuple[list[dict[str, Any]], list[Any]]], writer: Any) -> None:
+    """Stage 1: ``--caption-minutes`` of captions (one image, its description), the loss on the
+    description only; a 2 % held-out share measures how many captions come out exactly."""
+    from tqdm.auto import tqdm
+
+    pairs = captions(chats)
+    rng = random.Random(args.seed + 1)
+    rng.shuffle(pairs)
+    samples = [encode_caption(processor, *pair) for pair in pairs]
+    held_out, train = samples[: max(1, len(samples) // 50)], samples[max(1, len(samples) // 50) :]
+    pad_id = processor.tokenizer.pad_token_id
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    # Not prepared: accelerate would then save (and expect on resume) its state with the SFT optimizer's.
+    optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.95))
+    draw = random.Random(args.seed * 1000 + accelerator.process_index)  # each process its own batches
+    started, step = time.time(), 0
+    progress = tqdm(disable=not accelerator.is_main_process, desc="captions")
+    model.train()
+    while True:
+        # Every process stops at the same step (a process that stopped alone would hang the others).
+        over = torch.tensor(float(time.time() - started >= args.caption_minutes * 60), device=accelerator.device)
+        if accelerator.reduce(over, "max").item() > 0:
+            break
+        for group in optimizer.param_groups:  # a short linear warm-up, then the peak rate
+            group["lr"] = args.lr * min(1.0, (step + 1) / 30)
+        batch = collate([train[i] for i in draw.sample(range(len(train)), min(len(train), args.caption_batch_size))],
+                        pad_id)
+        loss = model(**{k: v.to(accelerator.device) for k, v in batch.items()}).loss
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        step += 1
+        progress.update(1)
+        progress.set_postfix(loss=f"{loss.item():.3f}")
+        if writer is not None and step % args.log_every == 0:
+            writer.add_scalar("losses/caption", loss.item(), step)
+    progress.close()
+    exact = caption_exact(accelerator.unwrap_model(model), held_out, pad_id)
+    if writer is not None:
+        writer.add_scalar("charts/caption_exact", exact, step)
+    accelerator.print(f"captions: {len(train)} for training, {step} steps in {(time.time() - started) / 60:.1f} min; "
+                      f"{exact:.3f} of {len(held_out)} held-out captions exact", flush=True)
+
+
 def main(args: Args) -> None:
     from accelerate import Accelerator
     from torch.utils.tensorboard import SummaryWriter
@@ -401,7 +526,8 @@ def main(args: Args) -> None:
             model = GenAgentTinyForConditionalGeneration.from_pretrained(state_dir)
             model.perception.requires_grad_(False)  # frozen, as build_tiny leaves it (the optimizer's groups match)
         else:
-            model, processor = build_tiny(args, [render_chat(messages) for messages, _ in chats])
+            texts = [render_chat(messages, quote_tool_names=args.quote_tool_names) for messages, _ in chats]
+            model, processor = build_tiny(args, texts)
     else:
         model, processor = build_base(args)
     if args.lora_rank > 0:
@@ -434,8 +560,10 @@ def main(args: Args) -> None:
         saved = json.loads((state_dir / "step.json").read_text())
         step, spent = saved["step"], saved["spent"]
         accelerator.print(f"resumed at step {step}")
-    pad_id = processor.tokenizer.pad_token_id
     writer = SummaryWriter(str(args.out / "tensorboard")) if accelerator.is_main_process else None
+    if args.caption_minutes > 0 and step == 0:  # a resumed run has had them
+        caption_pretraining(args, accelerator, model, processor, chats, writer)
+    pad_id = processor.tokenizer.pad_token_id
     rng = random.Random(args.seed)
     budget = args.minutes * 60
     clock = time.time() - spent

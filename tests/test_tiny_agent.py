@@ -69,6 +69,55 @@ def test_the_loss_mask_covers_exactly_the_agents_tokens():
     assert processor.slot_token_id not in [t for t, m in zip(ids, mask) if m]
 
 
+def test_the_template_quotes_tool_names_as_a_tool_call_does_and_older_folders_keep_their_template(tmp_path: Path):
+    from agents.tiny.processor import PROCESSOR_FILE, TinyProcessor, render_chat, train_tokenizer
+    from examples.train_sft import renamed_tool
+
+    messages = renamed_tool(_teacher_chat()[0], "shapes-medium", "my_tool-2")
+    processor = TinyProcessor(train_tokenizer([render_chat(messages)] * 3, vocab_size=400))
+    text = processor.apply_chat_template(messages)
+    assert 'tools: "my_tool-2", rounds: 2' in text
+    tokenizer = processor.tokenizer
+    system = tokenizer.tokenize('tools: "my_tool-2", rounds: 2')
+    call = tokenizer.tokenize('{"name": "my_tool-2", "arguments": {}}')
+    name = tokenizer.tokenize(' "my_tool-2",')
+    # The name and the tokens around it are the same in both, so copying it copies where it ends.
+    assert any(system[i : i + len(name)] == name for i in range(len(system)))
+    assert any(call[i : i + len(name)] == name for i in range(len(call)))
+
+    processor.save_pretrained(tmp_path / "new")
+    assert TinyProcessor.from_pretrained(tmp_path / "new").apply_chat_template(messages) == text
+    (tmp_path / "new" / PROCESSOR_FILE).unlink()  # a folder saved before names were quoted
+    old = TinyProcessor.from_pretrained(tmp_path / "new")
+    assert "tools: my_tool-2; rounds: 2" in old.apply_chat_template(messages)
+
+
+def test_captions_are_the_teachers_descriptions_of_each_image_with_the_loss_on_the_description_only():
+    import gymnasium as gym
+
+    from agents import run_episode
+    from agents.llm import chat_images, chat_messages
+    from agents.tiny.processor import TinyProcessor, render_chat, train_tokenizer
+    from agents.tiny.teacher import DescribeFirstTeacher
+    from examples.train_sft import captions, encode_caption
+
+    env = gym.make("genagent_env:GenAgent-v0", max_rounds=2, privileged=True, generators="shapes-weak")
+    trajectory = next(t for t in (run_episode(env, DescribeFirstTeacher(judge_style="checks"), seed=5,
+                                              options={"task_index": i}) for i in range(40)) if len(t.images) == 2)
+    messages, images = chat_messages(trajectory.messages, True), chat_images(trajectory.messages)
+    pairs = captions([(messages, images)])
+    judgments = [r["judge"] for r in trajectory.rounds]
+    assert len(pairs) == len(images) == len(judgments) == 2
+    for k, ((turns, caption, image), judge) in enumerate(zip(pairs, judgments), start=1):
+        assert image is images[k - 1] and [t["role"] for t in turns] == ["tool"]
+        assert caption.startswith(f"<judge>image_{k} shows ") and caption.endswith(".")
+        assert judge.startswith(caption.removeprefix("<judge>"))  # the description, without the checks
+    processor = TinyProcessor(train_tokenizer([render_chat(messages)] * 3, vocab_size=400))
+    ids, mask, extras = encode_caption(processor, *pairs[1])
+    assert processor.tokenizer.decode([t for t, m in zip(ids, mask) if m]) == pairs[1][1]
+    assert extras["pixel_values"].shape[0] == 1
+
+
 def test_sft_steps_lower_the_loss_and_the_checkpoint_loads_as_an_agent(tmp_path: Path):
     import gymnasium as gym
 
@@ -110,9 +159,12 @@ def test_train_sft_runs_a_few_steps_under_accelerate_with_two_cpu_processes(tmp_
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                str(ROOT / "examples" / "train_sft.py"), "--perception", str(perception), "--perception-width", "16",
                "--episodes", "24", "--max-rounds", "1", "--hidden-size", "64", "--layers", "2", "--heads", "2",
-               "--vocab-size", "400", "--batch-size", "4", "--epochs", "1", "--threads", "1", "--out", str(out)]
+               "--vocab-size", "400", "--batch-size", "4", "--epochs", "1", "--threads", "1", "--out", str(out),
+               # the caption stage (both processes stop at the same step), a scoped copy head, centroids, quotes
+               "--caption-minutes", "0.05", "--copy-scope", "request", "--slot-centroids", "--quote-tool-names"]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "held-out captions exact" in result.stdout
     saved = json.loads((out / "sft_args.json").read_text())
     assert saved["steps"] >= 2 and (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
     state = json.loads((out / "training_state" / "step.json").read_text())
@@ -225,7 +277,7 @@ def test_renamed_tool_rewrites_every_mention_so_the_episode_reads_as_played_unde
     messages, images = chat_of(trajectory)
     after = render_chat(messages)
     assert "shapes-medium" in before and "shapes-medium" not in after
-    assert after.startswith("<|im_start|>system\ntools: paint_qx-turbo;")
+    assert after.startswith('<|im_start|>system\ntools: "paint_qx-turbo", rounds: 2')
     assert '{"name": "paint_qx-turbo"' in after and after.count("paint_qx-turbo") == before.count("shapes-medium")
     assert len(images) == len(trajectory.images)  # the images stay where they were
 
@@ -259,13 +311,13 @@ def test_the_unreliable_tool_garbles_a_share_of_prompts_the_same_way_every_time(
     assert 0.3 < sum(text != prompt for text in first) / 200 < 0.5
 
 
-def _copy_model(copy_head: bool = True):
+def _copy_model(copy_head: bool = True, copy_scope: str = "all"):
     from agents.tiny.model import GenAgentTinyConfig, GenAgentTinyForConditionalGeneration
 
     config = GenAgentTinyConfig(vocab_size=64, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
                                 copy_head=copy_head, copy_dim=32, slot_token_id=3, pad_token_id=0, eos_token_id=2,
-                                bos_token_id=0)
+                                bos_token_id=0, copy_scope=copy_scope, turn_token_id=1)
     return GenAgentTinyForConditionalGeneration(config)
 
 
@@ -322,3 +374,25 @@ def test_the_copy_head_lets_a_tiny_model_repeat_tokens_it_never_saw_in_training(
         accuracy[copy_head] = (copied(model, 10, 40), copied(model, 40, 64))
     assert accuracy[True][0] > 0.95 and accuracy[False][0] > 0.95, accuracy  # both copy what they know
     assert accuracy[True][1] > 0.1 and accuracy[False][1] < 0.02, accuracy  # only the pointer copies the unknown
+
+
+@pytest.mark.parametrize("scope", ["system", "request"])
+def test_a_scoped_copy_head_copies_only_from_the_leading_turns_and_the_same_way_token_by_token(scope: str):
+    # Turn 1 (each turn opens with token 1) holds the tool names, turn 2 the request; a model that
+    # leans wholly on copying can then only emit their tokens, however often others appeared since.
+    torch.manual_seed(0)
+    model = _copy_model(copy_scope=scope).eval()
+    with torch.no_grad():
+        model.copy.write.bias.fill_(-30.0)  # (nearly) all mass on the pointer
+    ids = torch.tensor([[1, 10, 11, 1, 20, 21, 1, 30, 31, 30], [0, 0, 1, 13, 1, 24, 25, 1, 32, 33]])
+    mask = (torch.arange(10) >= torch.tensor([[0], [2]])).long()
+    out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=6, do_sample=False, pad_token_id=0,
+                         eos_token_id=2, return_dict_in_generate=True, output_scores=True)
+    whole = torch.cat([mask, torch.ones(2, out.sequences.shape[1] - 10, dtype=torch.long)], 1)
+    with torch.no_grad():
+        probs = model(input_ids=out.sequences, attention_mask=whole).logits.exp()
+    assert torch.allclose(probs[:, 9:-1].log(), torch.stack(out.scores, 1), atol=1e-4)
+    leading = {"system": [[10, 11], [13]], "request": [[10, 11, 20, 21], [13, 24, 25]]}[scope]
+    for row, tokens in enumerate(leading):
+        assert (probs[row, 8:, tokens].sum(-1) > 0.99).all()  # every later position copies from them only
+    assert all(set(out.sequences[row, 10:].tolist()) <= set(tokens) for row, tokens in enumerate(leading))

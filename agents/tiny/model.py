@@ -29,24 +29,54 @@ import torch
 from torch import nn
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from agents.tiny.perception import SLOT_FEATURES, ShapesPerception, read_slots, slot_features
+from agents.tiny.perception import CENTROID_FEATURES, SLOT_FEATURES, ShapesPerception, read_slots, slot_features
 
+#: How many leading turns a scoped copy head may copy from (``"all"``: every earlier token).
+COPY_SCOPES = {"all": 0, "system": 1, "request": 2}
 #: The copy head's initial score for writing from the vocabulary (e^6 ~ 400 earlier positions' worth).
 COPY_WRITE_BIAS = 6.0
 
 
 class GenAgentTinyConfig(Qwen2Config):
-    """A Qwen2 decoder config plus the eyes: ``perception_width`` and the slot token's id."""
+    """A Qwen2 decoder config plus the eyes and the copy head.
+
+    Args:
+        perception_width: Width of the perception CNN.
+        slot_token_id: Id of ``<|slot|>``, the placeholder an image's slots replace.
+        slot_centroids: Slots also carry the centre of their objects (x, y), for relations such as
+            "left of" between objects in the same half.
+        copy_head: Add the copy head (a pointer over earlier tokens).
+        copy_dim: Width of the copy head's queries and keys.
+        copy_scope: What the copy head may point at: ``"all"`` earlier tokens; the ``"system"``
+            turn only (the tool names); or the ``"request"``: the system turn and the user's
+            request after it (what a rewrite copies), but not the agent's own messages or the
+            tool turns, so that what a judgment says about an image is not copied from an earlier
+            judgment of another image.
+        turn_token_id: Id of the token that opens each turn (``<|im_start|>``), which is how a
+            scoped copy head finds the first turns.
+    """
 
     model_type = "genagent_tiny"
 
     def __init__(self, perception_width: int = 32, slot_token_id: int = 0, copy_head: bool = False,
-                 copy_dim: int = 64, **kwargs: Any) -> None:
+                 copy_dim: int = 64, copy_scope: str = "all", turn_token_id: int = -1, slot_centroids: bool = False,
+                 **kwargs: Any) -> None:
+        if copy_scope not in COPY_SCOPES:
+            raise ValueError(f"copy_scope must be one of {sorted(COPY_SCOPES)}, got {copy_scope!r}")
+        if copy_head and copy_scope != "all" and turn_token_id < 0:
+            raise ValueError(f"copy_scope={copy_scope!r} needs turn_token_id (the token that opens each turn)")
         self.perception_width = perception_width
         self.slot_token_id = slot_token_id
+        self.slot_centroids = slot_centroids
         self.copy_head = copy_head
         self.copy_dim = copy_dim
+        self.copy_scope = copy_scope
+        self.turn_token_id = turn_token_id
         super().__init__(**kwargs)
+
+    @property
+    def slot_feature_count(self) -> int:
+        return SLOT_FEATURES + (CENTROID_FEATURES if self.slot_centroids else 0)
 
 
 class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
@@ -61,12 +91,12 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
     def __init__(self, config: GenAgentTinyConfig) -> None:
         super().__init__(config)
         self.perception = ShapesPerception(config.perception_width)
-        self.projector = nn.Sequential(nn.Linear(SLOT_FEATURES, config.hidden_size), nn.GELU(),
+        self.projector = nn.Sequential(nn.Linear(config.slot_feature_count, config.hidden_size), nn.GELU(),
                                        nn.Linear(config.hidden_size, config.hidden_size))
         #: (SLOT_FEATURES, vocab): which words name each slot feature (its shape, colour, count,
         #: halves), filled from the tokenizer by :func:`slot_word_matrix`. A slot's embedding adds the
         #: mean embedding of its words, so reading a slot and writing its words starts out easy.
-        self.register_buffer("slot_words", torch.zeros(SLOT_FEATURES, config.vocab_size))
+        self.register_buffer("slot_words", torch.zeros(config.slot_feature_count, config.vocab_size))
         if config.copy_head:
             self.copy = CopyHead(config.hidden_size, config.copy_dim)
         self.post_init()
@@ -83,7 +113,8 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
             self.perception.eval()
             density, size = self.perception(pixel_values.float())
             self.perception.train(was_training)
-            features = torch.stack([slot_features(slots) for slots in read_slots(density, size)])
+            centroids = self.config.slot_centroids
+            features = torch.stack([slot_features(slots, centroids) for slots in read_slots(density, size)])
         first: nn.Linear = self.projector[0]  # type: ignore[assignment]
         features = features.to(first.weight.dtype)
         words = (features @ self.slot_words.to(features.dtype)) @ self.get_input_embeddings().weight
@@ -140,7 +171,9 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
         # The model never writes an image placeholder: a generated <|slot|> would have no image behind it.
         vocab_logits = self.lm_head(hidden)
         vocab_logits[..., self.config.slot_token_id] = float("-inf")
-        logits = self.copy(hidden, input_ids, vocab_logits, key_mask, memory, never=self.config.slot_token_id)
+        copyable = self._copyable(input_ids, key_mask, memory)
+        logits = self.copy(hidden, input_ids, vocab_logits, key_mask, memory, never=self.config.slot_token_id,
+                           copyable=copyable)
         if isinstance(logits_to_keep, int) and logits_to_keep > 0:
             logits = logits[:, -logits_to_keep:]
         elif not isinstance(logits_to_keep, int):
@@ -150,6 +183,22 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
         return CausalLMOutputWithPast(loss=loss, logits=logits, cache=outputs.cache,
                                       hidden_states=outputs.hidden_states, attentions=outputs.attentions)
+
+    def _copyable(self, input_ids: torch.Tensor, key_mask: torch.Tensor | None, memory: Any) -> torch.Tensor | None:
+        """Which of the new tokens the copy head may emit (``None``: all): with a scoped copy head,
+        the tokens inside the first one or two turns. The number of turns opened so far rides on
+        the cache."""
+        leading = COPY_SCOPES[self.config.copy_scope]
+        if not leading:
+            return None
+        opens = (input_ids == self.config.turn_token_id).long()
+        if key_mask is not None:
+            opens = opens * key_mask.long()
+        before = getattr(memory, "_copy_turns", None) if memory is not None else None
+        turns = opens.cumsum(1) + (before if before is not None else 0)
+        if memory is not None:
+            memory._copy_turns = turns[:, -1:]
+        return (turns >= 1) & (turns <= leading) & (opens == 0)
 
     def prepare_inputs_for_generation(self, *args: Any, is_first_iteration: bool | None = False,
                                       **kwargs: Any) -> dict[str, Any]:
@@ -176,20 +225,24 @@ class CopyHead(nn.Module):
         self.scale = dim ** -0.5
 
     def forward(self, hidden: torch.Tensor, input_ids: torch.Tensor, vocab_logits: torch.Tensor,
-                key_mask: torch.Tensor | None, memory: Any = None, never: int | None = None) -> torch.Tensor:
-        """Log-probabilities ``(batch, new, vocab)``; ``never``: a token id the pointer must not emit."""
+                key_mask: torch.Tensor | None, memory: Any = None, never: int | None = None,
+                copyable: torch.Tensor | None = None) -> torch.Tensor:
+        """Log-probabilities ``(batch, new, vocab)``; ``never``: a token id the pointer must not emit;
+        ``copyable`` ``(batch, new)``: which of the new tokens the pointer may emit (default all)."""
         batch, new, _ = hidden.shape
         keys = self.key(hidden)
         valid = torch.ones(batch, new, dtype=torch.bool, device=hidden.device) if key_mask is None else key_mask.bool()
+        # A pair (s, s + 1) may be used when both of its tokens are real and its output s + 1 is copyable.
+        emit = valid if copyable is None else valid & copyable
         past = getattr(memory, "_copy_state", None) if memory is not None else None
         if past is not None:  # earlier keys, and the pending last key whose next token is input_ids[:, 0]
             old_keys, old_next, old_valid, pending, pending_valid = past
             pair_keys = torch.cat([old_keys, pending, keys[:, :-1]], 1)
             pair_next = torch.cat([old_next, input_ids], 1)
-            pair_valid = torch.cat([old_valid, pending_valid & valid[:, :1], valid[:, 1:] & valid[:, :-1]], 1)
+            pair_valid = torch.cat([old_valid, pending_valid & emit[:, :1], emit[:, 1:] & valid[:, :-1]], 1)
         else:
             pair_keys, pair_next = keys[:, :-1], input_ids[:, 1:]
-            pair_valid = valid[:, 1:] & valid[:, :-1]
+            pair_valid = emit[:, 1:] & valid[:, :-1]
         if memory is not None:
             memory._copy_state = (pair_keys, pair_next, pair_valid, keys[:, -1:], valid[:, -1:])
         pairs = pair_keys.shape[1]
@@ -212,7 +265,7 @@ class CopyHead(nn.Module):
         return logprobs.to(vocab_logits.dtype)
 
 
-def slot_word_matrix(tokenizer: Any, vocab_size: int) -> torch.Tensor:
+def slot_word_matrix(tokenizer: Any, vocab_size: int, centroids: bool = False) -> torch.Tensor:
     """``(SLOT_FEATURES, vocab_size)``: each slot feature's words as a distribution over token ids —
     the shape (singular and plural), the colour, the count as digits, the half (left, right, top,
     bottom) — with and without a leading space, as the descriptions write them."""
@@ -228,7 +281,7 @@ def slot_word_matrix(tokenizer: Any, vocab_size: int) -> torch.Tensor:
 
     rows = [ids([shape, plural(shape)]) for shape in SHAPES] + [ids([colour]) for colour in COLOURS]
     rows += [ids([str(k)]) for k in range(MAX_COUNT_BIN + 1)] + [ids([h]) for h in ("left", "right", "top", "bottom")]
-    rows += [[]]  # the size feature has no word of its own
+    rows += [[]] * (1 + (CENTROID_FEATURES if centroids else 0))  # size and centre have no words of their own
     matrix = torch.zeros(len(rows), vocab_size)
     for r, token_ids in enumerate(rows):
         for token in token_ids:
@@ -254,4 +307,5 @@ def register() -> None:
     AutoProcessor.register(GenAgentTinyConfig, TinyProcessor)
 
 
-__all__ = ["CopyHead", "GenAgentTinyConfig", "GenAgentTinyForConditionalGeneration", "register", "slot_word_matrix"]
+__all__ = ["COPY_SCOPES", "CopyHead", "GenAgentTinyConfig", "GenAgentTinyForConditionalGeneration", "register",
+           "slot_word_matrix"]

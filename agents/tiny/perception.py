@@ -34,6 +34,9 @@ MAX_SLOTS = 8
 #: fractions, size (centred log area).
 MAX_COUNT_BIN = 9
 SLOT_FEATURES = len(SHAPES) + len(COLOURS) + MAX_COUNT_BIN + 1 + 4 + 1
+#: With ``centroids=True`` a slot also gives the centre of its objects' mass, x and y in [0, 1]
+#: (what "the cross is left of the star" is judged from when both are in the same half).
+CENTROID_FEATURES = 2
 _LOG_AREA_MEAN = 6.3  # log(550 px), a typical ShapesWorld object at 128x128
 
 
@@ -158,6 +161,7 @@ class Slot:
     count: int
     halves: tuple[float, float, float, float]  # share of the objects' mass left, right, top, bottom
     size: float  # mean centred log area
+    centre: tuple[float, float] = (0.5, 0.5)  # centre of the objects' mass, x and y in [0, 1]
 
     def position(self, threshold: float = 0.85) -> str | None:
         """``left``/``right``/``above``/``below`` when (nearly) all of the mass is in that half."""
@@ -176,6 +180,9 @@ def read_slots(density: torch.Tensor, size: torch.Tensor, min_count: float = 0.5
     left = density[..., :half].sum((2, 3))
     top = density[..., :half, :].sum((2, 3))
     mean_size = (density * size).sum((2, 3)) / counts.clamp(min=1e-6)
+    cells = (torch.arange(GRID, dtype=density.dtype, device=density.device) + 0.5) / GRID
+    centre_x = (density * cells).sum((2, 3)) / counts.clamp(min=1e-6)
+    centre_y = (density * cells[:, None]).sum((2, 3)) / counts.clamp(min=1e-6)
     out: list[list[Slot]] = []
     for b in range(density.shape[0]):
         rounded = counts[b].round()
@@ -188,14 +195,15 @@ def read_slots(density: torch.Tensor, size: torch.Tensor, min_count: float = 0.5
             lshare, tshare = float(left[b, c]) / total, float(top[b, c]) / total
             shape, colour = class_name(c)
             slots.append(Slot(shape, colour, max(1, int(round(total))), (lshare, 1 - lshare, tshare, 1 - tshare),
-                              float(mean_size[b, c])))
+                              float(mean_size[b, c]), (float(centre_x[b, c]), float(centre_y[b, c]))))
         out.append(slots)
     return out
 
 
-def slot_features(slots: Sequence[Slot]) -> torch.Tensor:
-    """``(MAX_SLOTS, SLOT_FEATURES)``: one row per slot, zeros for unused slots (a flag marks used ones)."""
-    rows = torch.zeros(MAX_SLOTS, SLOT_FEATURES)
+def slot_features(slots: Sequence[Slot], centroids: bool = False) -> torch.Tensor:
+    """``(MAX_SLOTS, SLOT_FEATURES)`` (``+ CENTROID_FEATURES`` with ``centroids``): one row per slot,
+    zeros for unused slots."""
+    rows = torch.zeros(MAX_SLOTS, SLOT_FEATURES + (CENTROID_FEATURES if centroids else 0))
     for i, slot in enumerate(slots[:MAX_SLOTS]):
         k = 0
         rows[i, k + SHAPES.index(slot.shape)] = 1.0
@@ -206,9 +214,11 @@ def slot_features(slots: Sequence[Slot]) -> torch.Tensor:
         k += MAX_COUNT_BIN + 1
         rows[i, k : k + 4] = torch.tensor(slot.halves)
         rows[i, k + 4] = slot.size
+        if centroids:
+            rows[i, SLOT_FEATURES : SLOT_FEATURES + 2] = torch.tensor(slot.centre)
     return rows
 
 
-__all__ = ["COLOURS", "GRID", "MAX_SLOTS", "N_CLASSES", "SLOT_FEATURES", "ShapesPerception", "Slot", "class_density",
-           "class_index",
-           "class_name", "perception_loss", "read_slots", "scene_targets", "slot_features", "to_tensor"]
+__all__ = ["CENTROID_FEATURES", "COLOURS", "GRID", "MAX_SLOTS", "N_CLASSES", "SLOT_FEATURES", "ShapesPerception",
+           "Slot", "class_density", "class_index", "class_name", "perception_loss", "read_slots", "scene_targets",
+           "slot_features", "to_tensor"]
