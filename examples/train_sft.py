@@ -479,7 +479,8 @@ def caption_pretraining(args: Args, accelerator: Any, model: Any, processor: Any
         batch = collate([train[i] for i in draw.sample(range(len(train)), min(len(train), args.caption_batch_size))],
                         pad_id)
         loss = model(**{k: v.to(accelerator.device) for k, v in batch.items()}).loss
-        accelerator.backward(loss)
+        # accelerate divides every loss by --grad-accum; caption steps are not accumulated.
+        accelerator.backward(loss * accelerator.gradient_accumulation_steps)
         accelerator.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
         optimizer.zero_grad()
