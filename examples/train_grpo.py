@@ -469,8 +469,9 @@ def main(args: Args) -> None:
                     for i, scored in logprobs.items():
                         samples[i].old_logprobs = scored.detach()
                     if args.algo == "ppo":
-                        for i, state in states.items():
-                            samples[i].old_value = float(value_head(state.float()[None]).squeeze())
+                        values = value_head(torch.stack(list(states.values())).float()).squeeze(-1).tolist()
+                        for i, value in zip(states, values):
+                            samples[i].old_value = float(value)
             if args.algo == "ppo":
                 gae(samples, args.gamma, args.gae_lambda)
         stats: dict[str, list[float]] = defaultdict(list)

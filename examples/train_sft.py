@@ -315,13 +315,15 @@ _DESCRIPTION = re.compile(r"<judge>(image_(\d+) shows .*?\.)(?= Checks:| It )")
 def captions(chats: list[tuple[list[dict[str, Any]], list[Any]]]) -> list[tuple[list[dict[str, Any]], str, Any]]:
     """One caption per described image: ``(the tool turn that shows it, "<judge>image_k shows ...",
     the image)``, taken from the teacher's judgments."""
+    from genagent_env.render import message_text
+
     out = []
     for messages, images in chats:
         tool_turns = [m for m in messages if m["role"] == "tool" and count_images([m])]
         for message in messages:
             if message["role"] != "assistant":
                 continue
-            found = _DESCRIPTION.search(_text_of(message))
+            found = _DESCRIPTION.search(message_text(message))
             if found and int(found.group(2)) <= min(len(tool_turns), len(images)):
                 k = int(found.group(2))
                 out.append(([tool_turns[k - 1]], f"<judge>{found.group(1)}", images[k - 1]))
@@ -345,12 +347,6 @@ def encode_caption(processor: Any, turns: list[dict[str, Any]], caption: str, im
 def count_images(messages: list[dict[str, Any]]) -> int:
     return sum(1 for m in messages for p in (m["content"] if isinstance(m["content"], list) else [])
                if isinstance(p, dict) and p.get("type") == "image")
-
-
-def _text_of(message: dict[str, Any]) -> str:
-    content = message["content"]
-    return content if isinstance(content, str) else "".join(str(p.get("text", "")) for p in content
-                                                            if isinstance(p, dict))
 
 
 def caption_exact(model: Any, samples: list[tuple[list[int], list[int], dict]], pad_id: int) -> float:
