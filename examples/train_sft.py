@@ -1,6 +1,6 @@
 """SFT of the reference agent on teacher trajectories (CleanRL-style: one readable file).
 
-    python examples/train_sft.py                                    # genagent-tiny, 2 CPU cores
+    python examples/train_sft.py --caption-minutes 7 --minutes 27   # the shipped tiny-sft, 2 CPU cores
     accelerate launch --num_processes 2 --cpu examples/train_sft.py --minutes 1 --episodes 64
     accelerate launch examples/train_sft.py --base-model /models/Qwen2.5-VL-7B-Instruct \\
         --lora-rank 64 --batch-size 8 --grad-accum 32 --lr 1e-5 --epochs 3 --generator flux-dev   # real scale
@@ -73,7 +73,7 @@ class Args:
     """max_rounds of the teacher episodes, cycled (the student learns what rounds left means)"""
     generator: str = "shapes-medium"
     """the tool the teacher calls"""
-    renamed_tools: float = 0.5
+    renamed_tools: float = 0.8
     """share of teacher episodes whose tool gets a random name, so that the student learns to call the
     tool the system prompt names rather than the one it saw most"""
     unreliable_tool: float = 0.4
@@ -99,16 +99,16 @@ class Args:
     copy_scope: Literal["all", "system", "request"] = "all"
     """genagent-tiny: what the copy head may copy: every earlier token, the system turn and the
     request (tool names, the request's words for the rewrite), or the system turn only"""
-    quote_tool_names: bool = False
+    quote_tool_names: bool = True
     """genagent-tiny: the template quotes tool names as a tool call does (``tools: "shapes-weak",``),
     so that a copied name ends where it should"""
-    slot_centroids: bool = False
+    slot_centroids: bool = True
     """genagent-tiny: image slots carry their objects' centre (for "left of" between objects in one half)"""
     caption_minutes: float = 0.0
     """minutes of caption pretraining before SFT: the model learns to describe one image in the
     judgments' words (``<judge>image_1 shows 3 red circles (left).``), as VLMs align their
-    projector on captions before instruction tuning; 0 skips it (see docs/training.md for what
-    7 minutes did)"""
+    projector on captions before instruction tuning; 0 skips it (the shipped ``tiny-sft`` had 7;
+    a pretrained VLM does not need it)"""
     caption_batch_size: int = 64
     """captions per caption-pretraining step per process"""
     max_len: int = 1024
