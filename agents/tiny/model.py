@@ -93,8 +93,8 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
         self.perception = ShapesPerception(config.perception_width)
         self.projector = nn.Sequential(nn.Linear(config.slot_feature_count, config.hidden_size), nn.GELU(),
                                        nn.Linear(config.hidden_size, config.hidden_size))
-        #: (SLOT_FEATURES, vocab): which words name each slot feature (its shape, colour, count,
-        #: halves), filled from the tokenizer by :func:`slot_word_matrix`. A slot's embedding adds the
+        #: (config.slot_feature_count, vocab): which words name each slot feature (its shape, colour,
+        #: count, halves), filled from the tokenizer by :func:`slot_word_matrix`. A slot's embedding adds the
         #: mean embedding of its words, so reading a slot and writing its words starts out easy.
         self.register_buffer("slot_words", torch.zeros(config.slot_feature_count, config.vocab_size))
         if config.copy_head:
@@ -266,9 +266,10 @@ class CopyHead(nn.Module):
 
 
 def slot_word_matrix(tokenizer: Any, vocab_size: int, centroids: bool = False) -> torch.Tensor:
-    """``(SLOT_FEATURES, vocab_size)``: each slot feature's words as a distribution over token ids —
-    the shape (singular and plural), the colour, the count as digits, the half (left, right, top,
-    bottom) — with and without a leading space, as the descriptions write them."""
+    """``(SLOT_FEATURES (+ CENTROID_FEATURES with centroids), vocab_size)``: each slot feature's
+    words as a distribution over token ids — the shape (singular and plural), the colour, the count
+    as digits, the half (left, right, top, bottom) — with and without a leading space, as the
+    descriptions write them."""
     from agents.tiny.perception import COLOURS, MAX_COUNT_BIN
     from genagent_env.shapes.vocab import SHAPES, plural
 

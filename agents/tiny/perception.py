@@ -215,7 +215,7 @@ def slot_features(slots: Sequence[Slot], centroids: bool = False) -> torch.Tenso
         rows[i, k : k + 4] = torch.tensor(slot.halves)
         rows[i, k + 4] = slot.size
         if centroids:
-            rows[i, SLOT_FEATURES : SLOT_FEATURES + 2] = torch.tensor(slot.centre)
+            rows[i, SLOT_FEATURES : SLOT_FEATURES + CENTROID_FEATURES] = torch.tensor(slot.centre)
     return rows
 
 
