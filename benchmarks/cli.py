@@ -31,6 +31,12 @@ def export() -> None:
     export.main(tyro.cli(export.Args))
 
 
+def compare() -> None:
+    from benchmarks import compare
+
+    compare.main(tyro.cli(compare.Args))
+
+
 def perf() -> None:
     from benchmarks import perf
 

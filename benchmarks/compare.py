@@ -1,0 +1,184 @@
+"""Is agent B better than agent A? Paired differences with bootstrap intervals over tasks.
+
+    python -m benchmarks.compare runs/sft runs/grpo --base tiny-sft
+    python -m benchmarks.compare runs/x --base tiny-sft --agents tiny-grpo --metric reflection
+
+Two agents run on the same tasks with the same seeds see the same scenes and the same tool
+randomness, so most of the spread between their pass rates is the tasks', not the agents'. This
+pairs each episode of an agent with the base agent's episode of the same (suite, generator,
+max_rounds, task, seed) and reports the mean difference with a 95 % interval from a *cluster*
+bootstrap: whole tasks are resampled with replacement (all their seeds together), because the seeds
+of one task are not independent draws. Episodes without a partner are left out and counted.
+
+Run folders are read as the leaderboard reads them (an episode in two folders counts once, the
+first folder given wins). Prints one Markdown row per (agent, suite, generator, max_rounds): the
+paired episodes, both means, the difference and its interval, and the difference per seed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import tyro
+
+from benchmarks.report import read_runs
+
+Metric = Literal["passed", "score", "reward", "outcome", "reflection", "format", "violations", "turns"]
+#: Metrics read from the record's ``reward_components`` rather than the record itself.
+_COMPONENTS = ("outcome", "reflection", "format")
+
+
+@dataclass
+class Args:
+    """Paired comparison of agents against a base agent."""
+
+    runs: tyro.conf.Positional[list[Path]]
+    """run folders (each holding results.jsonl); the base and the other agents may be in different ones"""
+    base: str
+    """the agent every other agent is compared with (as the runs name it, e.g. tiny-sft)"""
+    agents: list[str] = field(default_factory=list)
+    """agents to compare (default: every other agent in the runs)"""
+    generators: list[str] = field(default_factory=list)
+    """only these generators (default: all)"""
+    max_rounds: list[int] = field(default_factory=list)
+    """only these round budgets (default: all)"""
+    metric: Metric = "passed"
+    """what is compared: the pass rate, the graded score, the reward or one of its components
+    (outcome, reflection, format), format violations or agent turns per episode"""
+    resamples: int = 2000
+    """bootstrap resamples of the tasks"""
+    confidence: float = 0.95
+    """width of the interval"""
+    seed: int = 0
+    """seed of the bootstrap"""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One agent against the base on one (suite, generator, max_rounds)."""
+
+    agent: str
+    suite: str
+    generator: str
+    max_rounds: int
+    paired: int
+    """episodes that both agents played (same task and seed)"""
+    unpaired: int
+    """this agent's episodes in the group that the base did not play"""
+    tasks: int
+    base_mean: float
+    agent_mean: float
+    difference: float
+    """agent minus base, mean over the paired episodes"""
+    low: float
+    high: float
+    """the bootstrap interval of ``difference``"""
+    per_seed: dict[int, float]
+    """the difference on each seed's paired episodes"""
+
+
+def metric_value(record: Mapping[str, Any], metric: Metric) -> float:
+    """One episode's value of ``metric``."""
+    if metric in _COMPONENTS:
+        return float(record.get("reward_components", {}).get(metric, 0.0))
+    return float(record[metric])
+
+
+def bootstrap_interval(per_task: Sequence[Sequence[float]], resamples: int, confidence: float,
+                       rng: np.random.Generator) -> tuple[float, float]:
+    """The ``confidence`` interval of the mean over episodes when whole tasks are resampled; each
+    inner sequence holds one task's paired differences."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    sums = np.array([sum(task) for task in per_task], dtype=float)
+    counts = np.array([len(task) for task in per_task], dtype=float)
+    picks = rng.integers(0, len(per_task), size=(resamples, len(per_task)))
+    means = sums[picks].sum(1) / counts[picks].sum(1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def compare(records: Iterable[Mapping[str, Any]], base: str, agents: Sequence[str] = (),
+            metric: Metric = "passed", resamples: int = 2000, confidence: float = 0.95,
+            seed: int = 0) -> list[Comparison]:
+    """Pair every other agent's episodes with ``base``'s and compare them on ``metric``.
+
+    Raises ``ValueError`` when ``base`` or one of ``agents`` played no episode, or when an agent
+    shares no (suite, generator, max_rounds) with the base.
+    """
+    groups: dict[tuple[str, str, str, int], dict[tuple[str, int], float]] = defaultdict(dict)
+    for record in records:
+        group = (record["agent"], record["suite"], record["generator"], int(record["max_rounds"]))
+        groups[group][(record["task_id"], int(record["seed"]))] = metric_value(record, metric)
+    present = sorted({agent for agent, *_ in groups})
+    if base not in present:
+        raise ValueError(f"no episodes of the base agent {base!r}; the runs hold {present}")
+    wanted = list(agents) or [agent for agent in present if agent != base]
+    missing = [agent for agent in wanted if agent not in present]
+    if missing:
+        raise ValueError(f"no episodes of {missing}; the runs hold {present}")
+    rng = np.random.default_rng(seed)
+    out: list[Comparison] = []
+    for agent in wanted:
+        found = False
+        for (name, suite, generator, rounds), values in sorted(groups.items()):
+            base_values = groups.get((base, suite, generator, rounds))
+            if name != agent or base_values is None:
+                continue
+            keys = sorted(key for key in values if key in base_values)
+            if not keys:
+                continue
+            found = True
+            per_task: dict[str, list[float]] = defaultdict(list)
+            per_seed: dict[int, list[float]] = defaultdict(list)
+            for key in keys:
+                per_task[key[0]].append(values[key] - base_values[key])
+                per_seed[key[1]].append(values[key] - base_values[key])
+            low, high = bootstrap_interval(list(per_task.values()), resamples, confidence, rng)
+            out.append(Comparison(
+                agent=agent, suite=suite, generator=generator, max_rounds=rounds, paired=len(keys),
+                unpaired=len(values) - len(keys), tasks=len(per_task),
+                base_mean=float(np.mean([base_values[key] for key in keys])),
+                agent_mean=float(np.mean([values[key] for key in keys])),
+                difference=float(np.mean([values[key] - base_values[key] for key in keys])), low=low, high=high,
+                per_seed={s: float(np.mean(d)) for s, d in sorted(per_seed.items())}))
+        if not found:
+            raise ValueError(f"{agent!r} and the base {base!r} share no episode (same suite, generator, "
+                             "max_rounds, task and seed)")
+    return out
+
+
+def render_markdown(comparisons: Sequence[Comparison], base: str, metric: Metric, confidence: float) -> str:
+    """The comparisons as a Markdown table."""
+    percent = f"{confidence:.0%}"
+    lines = [f"| agent | suite | generator | rounds | paired (tasks) | {base} | agent | difference ({metric}) | "
+             f"{percent} interval | per seed |",
+             "|---|---|---|---:|---:|---:|---:|---:|---|---|"]
+    for c in comparisons:
+        seeds = ", ".join(f"{s}: {d:+.3f}" for s, d in c.per_seed.items())
+        lines.append(f"| {c.agent} | {c.suite} | {c.generator} | {c.max_rounds} | {c.paired} ({c.tasks}) | "
+                     f"{c.base_mean:.3f} | {c.agent_mean:.3f} | {c.difference:+.3f} | "
+                     f"{c.low:+.3f} to {c.high:+.3f} | {seeds} |")
+    unpaired = sum(c.unpaired for c in comparisons)
+    if unpaired:
+        lines.append(f"\n{unpaired} episode(s) had no partner in the base's runs and were left out.")
+    return "\n".join(lines)
+
+
+def main(args: Args) -> list[Comparison]:
+    records = [r for r in read_runs(args.runs)
+               if (not args.generators or r["generator"] in args.generators)
+               and (not args.max_rounds or int(r["max_rounds"]) in args.max_rounds)]
+    comparisons = compare(records, args.base, args.agents, args.metric, args.resamples, args.confidence, args.seed)
+    print(render_markdown(comparisons, args.base, args.metric, args.confidence))
+    return comparisons
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
