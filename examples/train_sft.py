@@ -104,6 +104,9 @@ class Args:
     so that a copied name ends where it should"""
     slot_centroids: bool = True
     """genagent-tiny: image slots carry their objects' centre (for "left of" between objects in one half)"""
+    slot_embeddings: Literal["words", "learned"] = "learned"
+    """genagent-tiny: a slot adds its words' embeddings (tied to the vocabulary) or a table of its own
+    started there (so training the words "left" and "right" cannot blur which side a slot is on)"""
     caption_minutes: float = 0.0
     """minutes of caption pretraining before SFT: the model learns to describe one image in the
     judgments' words (``<judge>image_1 shows 3 red circles (left).``), as VLMs align their
@@ -384,12 +387,12 @@ def build_tiny(args: Args, texts: list[str]) -> tuple[Any, Any]:
         num_hidden_layers=args.layers, num_attention_heads=args.heads, num_key_value_heads=max(1, args.heads // 2),
         max_position_embeddings=2048, tie_word_embeddings=True, perception_width=args.perception_width,
         copy_head=args.copy_head, copy_scope=args.copy_scope, turn_token_id=tokenizer.convert_tokens_to_ids(START),
-        slot_centroids=args.slot_centroids, slot_token_id=processor.slot_token_id,
+        slot_centroids=args.slot_centroids, slot_embeddings=args.slot_embeddings, slot_token_id=processor.slot_token_id,
         bos_token_id=tokenizer.convert_tokens_to_ids(PAD),
         eos_token_id=tokenizer.convert_tokens_to_ids(END), pad_token_id=tokenizer.convert_tokens_to_ids(PAD),
     )
     model = GenAgentTinyForConditionalGeneration(config)
-    model.slot_words.copy_(slot_word_matrix(tokenizer, config.vocab_size, args.slot_centroids))
+    model.set_slot_words(slot_word_matrix(tokenizer, config.vocab_size, args.slot_centroids))
     model.perception.load_state_dict(load_file(str(args.perception)))
     model.perception.requires_grad_(False)
     model.generation_config.eos_token_id = config.eos_token_id

@@ -396,3 +396,37 @@ def test_a_scoped_copy_head_copies_only_from_the_leading_turns_and_the_same_way_
     for row, tokens in enumerate(leading):
         assert (probs[row, 8:, tokens].sum(-1) > 0.99).all()  # every later position copies from them only
     assert all(set(out.sequences[row, 10:].tolist()) <= set(tokens) for row, tokens in enumerate(leading))
+
+
+def test_learned_slot_embeddings_start_at_the_slot_words_and_train_apart_from_the_vocabulary(tmp_path: Path):
+    from agents.tiny.model import GenAgentTinyConfig, GenAgentTinyForConditionalGeneration
+
+    def model(slot_embeddings: str) -> GenAgentTinyForConditionalGeneration:
+        torch.manual_seed(0)
+        config = GenAgentTinyConfig(vocab_size=64, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                                    perception_width=8, slot_token_id=3, pad_token_id=0, eos_token_id=2,
+                                    slot_centroids=True, slot_embeddings=slot_embeddings)
+        built = GenAgentTinyForConditionalGeneration(config)
+        words = torch.zeros(config.slot_feature_count, 64)
+        words[torch.arange(config.slot_feature_count), 10 + torch.arange(config.slot_feature_count) % 50] = 1.0
+        built.set_slot_words(words)
+        return built
+
+    tied, learned = model("words"), model("learned")
+    features = torch.rand(2, 6, tied.config.slot_feature_count)
+    with torch.no_grad():  # the same weights: both start out giving the same slot embeddings
+        start = tied.embed_slots(features)
+        assert torch.allclose(start, learned.embed_slots(features), atol=1e-5)
+        tied.get_input_embeddings().weight.add_(1.0)  # training the words ...
+        learned.get_input_embeddings().weight.add_(1.0)
+        assert not torch.allclose(tied.embed_slots(features), start, atol=1e-3)  # ... moves the tied slots
+        assert torch.allclose(learned.embed_slots(features), start, atol=1e-5)  # but not the learned ones
+    learned.embed_slots(features).sum().backward()
+    assert learned.slot_embedding.grad is not None and learned.slot_embedding.grad.abs().sum() > 0
+
+    learned.save_pretrained(tmp_path / "learned")
+    loaded = type(learned).from_pretrained(tmp_path / "learned")
+    assert loaded.config.slot_embeddings == "learned" and torch.equal(loaded.slot_embedding, learned.slot_embedding)
+    with pytest.raises(ValueError, match="slot_embeddings must be one of"):
+        GenAgentTinyConfig(slot_embeddings="random")

@@ -33,6 +33,8 @@ from agents.tiny.perception import CENTROID_FEATURES, SLOT_FEATURES, ShapesPerce
 
 #: How many leading turns a scoped copy head may copy from (``"all"``: every earlier token).
 COPY_SCOPES = {"all": 0, "system": 1, "request": 2}
+#: What a slot adds to its projection: its words' embeddings, or a table of its own.
+SLOT_EMBEDDINGS = ("words", "learned")
 #: The copy head's initial score for writing from the vocabulary (e^6 ~ 400 earlier positions' worth).
 COPY_WRITE_BIAS = 6.0
 
@@ -54,17 +56,26 @@ class GenAgentTinyConfig(Qwen2Config):
             judgment of another image.
         turn_token_id: Id of the token that opens each turn (``<|im_start|>``), which is how a
             scoped copy head finds the first turns.
+        slot_embeddings: What a slot adds to its projection besides the projector: ``"words"``, the
+            mean input embedding of the words that name its features (tied to the vocabulary, so
+            training the words moves it too); ``"learned"``, a table of its own (one row per slot
+            feature) that :meth:`~GenAgentTinyForConditionalGeneration.set_slot_words` starts at
+            those word embeddings and training moves apart from the vocabulary, so that two words the
+            decoder writes in the same places ("left", "right") cannot pull a slot's sides together.
     """
 
     model_type = "genagent_tiny"
 
     def __init__(self, perception_width: int = 32, slot_token_id: int = 0, copy_head: bool = False,
                  copy_dim: int = 64, copy_scope: str = "all", turn_token_id: int = -1, slot_centroids: bool = False,
-                 **kwargs: Any) -> None:
+                 slot_embeddings: str = "words", **kwargs: Any) -> None:
         if copy_scope not in COPY_SCOPES:
             raise ValueError(f"copy_scope must be one of {sorted(COPY_SCOPES)}, got {copy_scope!r}")
         if copy_head and copy_scope != "all" and turn_token_id < 0:
             raise ValueError(f"copy_scope={copy_scope!r} needs turn_token_id (the token that opens each turn)")
+        if slot_embeddings not in SLOT_EMBEDDINGS:
+            raise ValueError(f"slot_embeddings must be one of {SLOT_EMBEDDINGS}, got {slot_embeddings!r}")
+        self.slot_embeddings = slot_embeddings
         self.perception_width = perception_width
         self.slot_token_id = slot_token_id
         self.slot_centroids = slot_centroids
@@ -97,6 +108,8 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
         #: count, halves), filled from the tokenizer by :func:`slot_word_matrix`. A slot's embedding adds the
         #: mean embedding of its words, so reading a slot and writing its words starts out easy.
         self.register_buffer("slot_words", torch.zeros(config.slot_feature_count, config.vocab_size))
+        if config.slot_embeddings == "learned":
+            self.slot_embedding = nn.Parameter(torch.zeros(config.slot_feature_count, config.hidden_size))
         if config.copy_head:
             self.copy = CopyHead(config.hidden_size, config.copy_dim)
         self.post_init()
@@ -105,6 +118,15 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
             # much mass as the whole vocabulary, and tokens not seen before would be nearly unreachable.
             with torch.no_grad():
                 self.copy.write.bias.fill_(COPY_WRITE_BIAS)
+
+    @torch.no_grad()
+    def set_slot_words(self, matrix: torch.Tensor) -> None:
+        """Fill :attr:`slot_words` (from :func:`slot_word_matrix`) and, with learned slot embeddings,
+        start their table at those words' embeddings."""
+        self.slot_words.copy_(matrix)
+        if self.config.slot_embeddings == "learned":
+            weight = self.get_input_embeddings().weight
+            self.slot_embedding.copy_(matrix.to(weight.dtype) @ weight)
 
     def image_embeddings(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``(n_images * MAX_SLOTS, hidden)``: each image's slots, projected (perception frozen)."""
@@ -115,10 +137,19 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
             self.perception.train(was_training)
             centroids = self.config.slot_centroids
             features = torch.stack([slot_features(slots, centroids) for slots in read_slots(density, size)])
+        return self.embed_slots(features).flatten(0, 1)
+
+    def embed_slots(self, features: torch.Tensor) -> torch.Tensor:
+        """``(..., hidden)``: slot feature rows ``(..., slot_feature_count)`` (from
+        :func:`~agents.tiny.perception.slot_features`) projected, plus their words' embeddings or the
+        learned table's rows (``config.slot_embeddings``)."""
         first: nn.Linear = self.projector[0]  # type: ignore[assignment]
         features = features.to(first.weight.dtype)
-        words = (features @ self.slot_words.to(features.dtype)) @ self.get_input_embeddings().weight
-        return (self.projector(features) + words).flatten(0, 1)
+        if self.config.slot_embeddings == "learned":
+            words = features @ self.slot_embedding
+        else:
+            words = (features @ self.slot_words.to(features.dtype)) @ self.get_input_embeddings().weight
+        return self.projector(features) + words
 
     def forward(
         self,
