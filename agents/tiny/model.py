@@ -106,7 +106,8 @@ class GenAgentTinyForConditionalGeneration(Qwen2ForCausalLM):
                                        nn.Linear(config.hidden_size, config.hidden_size))
         #: (config.slot_feature_count, vocab): which words name each slot feature (its shape, colour,
         #: count, halves), filled from the tokenizer by :func:`slot_word_matrix`. A slot's embedding adds the
-        #: mean embedding of its words, so reading a slot and writing its words starts out easy.
+        #: mean embedding of its words (or, with learned slot embeddings, rows of a table started there), so
+        #: reading a slot and writing its words starts out easy.
         self.register_buffer("slot_words", torch.zeros(config.slot_feature_count, config.vocab_size))
         if config.slot_embeddings == "learned":
             self.slot_embedding = nn.Parameter(torch.zeros(config.slot_feature_count, config.hidden_size))
