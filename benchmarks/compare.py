@@ -95,6 +95,8 @@ def bootstrap_interval(per_task: Sequence[Sequence[float]], resamples: int, conf
     inner sequence holds one task's paired differences."""
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
     sums = np.array([sum(task) for task in per_task], dtype=float)
     counts = np.array([len(task) for task in per_task], dtype=float)
     picks = rng.integers(0, len(per_task), size=(resamples, len(per_task)))
@@ -137,16 +139,17 @@ def compare(records: Iterable[Mapping[str, Any]], base: str, agents: Sequence[st
             found = True
             per_task: dict[str, list[float]] = defaultdict(list)
             per_seed: dict[int, list[float]] = defaultdict(list)
-            for key in keys:
-                per_task[key[0]].append(values[key] - base_values[key])
-                per_seed[key[1]].append(values[key] - base_values[key])
+            diffs = {key: values[key] - base_values[key] for key in keys}
+            for (task_id, seed_index), diff in diffs.items():
+                per_task[task_id].append(diff)
+                per_seed[seed_index].append(diff)
             low, high = bootstrap_interval(list(per_task.values()), resamples, confidence, rng)
             out.append(Comparison(
                 agent=agent, suite=suite, generator=generator, max_rounds=rounds, paired=len(keys),
                 unpaired=len(values) - len(keys), tasks=len(per_task),
                 base_mean=float(np.mean([base_values[key] for key in keys])),
                 agent_mean=float(np.mean([values[key] for key in keys])),
-                difference=float(np.mean([values[key] - base_values[key] for key in keys])), low=low, high=high,
+                difference=float(np.mean(list(diffs.values()))), low=low, high=high,
                 per_seed={s: float(np.mean(d)) for s, d in sorted(per_seed.items())}))
         if not found:
             raise ValueError(f"{agent!r} and the base {base!r} share no episode (same suite, generator, "
