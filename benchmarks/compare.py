@@ -13,6 +13,14 @@ of one task are not independent draws. Episodes without a partner are left out a
 Run folders are read as the leaderboard reads them (an episode in two folders counts once, the
 first folder given wins). Prints one Markdown row per (agent, suite, generator, max_rounds): the
 paired episodes, both means, the difference and its interval, and the difference per seed.
+
+Several training seeds of one method (``tiny-grpo`` trained with seeds 0, 1 and 2) compare as a
+*pool*: ``--pool grpo`` adds a row per (suite, generator, max_rounds) whose difference is, per
+episode, the mean over the compared agents of agent minus base (episodes every one of them played),
+so its mean is the mean of their differences. Its interval resamples tasks, as every row's does;
+the spread between the training seeds is in the agents' own rows.
+
+    python -m benchmarks.compare runs/sft runs/grpo-s0 runs/grpo-s1 runs/grpo-s2 --base tiny-sft --pool grpo
 """
 
 from __future__ import annotations
@@ -56,6 +64,9 @@ class Args:
     """width of the interval"""
     seed: int = 0
     """seed of the bootstrap"""
+    pool: str | None = None
+    """also compare the agents as one method under this name (their training seeds, say): per
+    episode, the mean of their differences from the base"""
 
 
 @dataclass(frozen=True)
@@ -106,13 +117,34 @@ def bootstrap_interval(per_task: Sequence[Sequence[float]], resamples: int, conf
     return float(low), float(high)
 
 
+def _comparison(agent: str, group: tuple[str, str, int], diffs: Mapping[tuple[str, int], float],
+                base_values: Mapping[tuple[str, int], float], unpaired: int, resamples: int, confidence: float,
+                rng: np.random.Generator) -> Comparison:
+    """The row of one agent (or pool) on one group from its paired differences by (task, seed)."""
+    per_task: dict[str, list[float]] = defaultdict(list)
+    per_seed: dict[int, list[float]] = defaultdict(list)
+    for (task_id, seed_index), diff in diffs.items():
+        per_task[task_id].append(diff)
+        per_seed[seed_index].append(diff)
+    low, high = bootstrap_interval(list(per_task.values()), resamples, confidence, rng)
+    base_mean = float(np.mean([base_values[key] for key in diffs]))
+    difference = float(np.mean(list(diffs.values())))
+    suite, generator, rounds = group
+    return Comparison(
+        agent=agent, suite=suite, generator=generator, max_rounds=rounds, paired=len(diffs), unpaired=unpaired,
+        tasks=len(per_task), base_mean=base_mean, agent_mean=base_mean + difference, difference=difference,
+        low=low, high=high, per_seed={s: float(np.mean(d)) for s, d in sorted(per_seed.items())})
+
+
 def compare(records: Iterable[Mapping[str, Any]], base: str, agents: Sequence[str] = (),
             metric: Metric = "passed", resamples: int = 2000, confidence: float = 0.95,
-            seed: int = 0) -> list[Comparison]:
-    """Pair every other agent's episodes with ``base``'s and compare them on ``metric``.
+            seed: int = 0, pool: str | None = None) -> list[Comparison]:
+    """Pair every other agent's episodes with ``base``'s and compare them on ``metric``; with
+    ``pool``, add a row per group for the agents taken together (see the module docstring), after
+    theirs.
 
-    Raises ``ValueError`` when ``base`` or one of ``agents`` played no episode, or when an agent
-    shares no (suite, generator, max_rounds) with the base.
+    Raises ``ValueError`` when ``base`` or one of ``agents`` played no episode, when an agent
+    shares no (suite, generator, max_rounds) with the base, or when a pool has fewer than two agents.
     """
     groups: dict[tuple[str, str, str, int], dict[tuple[str, int], float]] = defaultdict(dict)
     for record in records:
@@ -125,6 +157,8 @@ def compare(records: Iterable[Mapping[str, Any]], base: str, agents: Sequence[st
     missing = [agent for agent in wanted if agent not in present]
     if missing:
         raise ValueError(f"no episodes of {missing}; the runs hold {present}")
+    if pool is not None and len(wanted) < 2:
+        raise ValueError(f"a pool takes at least two agents, got {wanted}")
     rng = np.random.default_rng(seed)
     out: list[Comparison] = []
     for agent in wanted:
@@ -137,23 +171,23 @@ def compare(records: Iterable[Mapping[str, Any]], base: str, agents: Sequence[st
             if not keys:
                 continue
             found = True
-            per_task: dict[str, list[float]] = defaultdict(list)
-            per_seed: dict[int, list[float]] = defaultdict(list)
             diffs = {key: values[key] - base_values[key] for key in keys}
-            for (task_id, seed_index), diff in diffs.items():
-                per_task[task_id].append(diff)
-                per_seed[seed_index].append(diff)
-            low, high = bootstrap_interval(list(per_task.values()), resamples, confidence, rng)
-            out.append(Comparison(
-                agent=agent, suite=suite, generator=generator, max_rounds=rounds, paired=len(keys),
-                unpaired=len(values) - len(keys), tasks=len(per_task),
-                base_mean=float(np.mean([base_values[key] for key in keys])),
-                agent_mean=float(np.mean([values[key] for key in keys])),
-                difference=float(np.mean(list(diffs.values()))), low=low, high=high,
-                per_seed={s: float(np.mean(d)) for s, d in sorted(per_seed.items())}))
+            out.append(_comparison(agent, (suite, generator, rounds), diffs, base_values, len(values) - len(keys),
+                                   resamples, confidence, rng))
         if not found:
             raise ValueError(f"{agent!r} and the base {base!r} share no episode (same suite, generator, "
                              "max_rounds, task and seed)")
+    if pool is not None:
+        for suite, generator, rounds in sorted({(c.suite, c.generator, c.max_rounds) for c in out}):
+            base_values = groups[(base, suite, generator, rounds)]
+            members = [groups.get((agent, suite, generator, rounds), {}) for agent in wanted]
+            keys = sorted(set(base_values).intersection(*members))
+            if not keys:
+                continue
+            diffs = {key: float(np.mean([values[key] for values in members])) - base_values[key] for key in keys}
+            unpaired = len(set().union(*members) - set(keys))
+            out.append(_comparison(pool, (suite, generator, rounds), diffs, base_values, unpaired, resamples,
+                                   confidence, rng))
     return out
 
 
@@ -178,7 +212,8 @@ def main(args: Args) -> list[Comparison]:
     records = [r for r in read_runs(args.runs)
                if (not args.generators or r["generator"] in args.generators)
                and (not args.max_rounds or int(r["max_rounds"]) in args.max_rounds)]
-    comparisons = compare(records, args.base, args.agents, args.metric, args.resamples, args.confidence, args.seed)
+    comparisons = compare(records, args.base, args.agents, args.metric, args.resamples, args.confidence, args.seed,
+                          args.pool)
     print(render_markdown(comparisons, args.base, args.metric, args.confidence))
     return comparisons
 

@@ -91,3 +91,29 @@ def test_cli_reads_several_run_folders_and_prints_a_table(tmp_path: Path, capsys
     assert "| rl | shapes-geneval | shapes-medium | 2 | 8 (4) | 0.500 | 1.000 | +0.500 |" in out
     with pytest.raises(FileNotFoundError, match="run folder"):
         main(Args(runs=[tmp_path / "missing"], base="sft"))
+
+
+def test_a_pool_of_training_seeds_gets_the_mean_of_their_differences() -> None:
+    base = grid("sft", lambda t, s: t < 5)
+    seeds = [grid("grpo-s0", lambda t, s: t < 6), grid("grpo-s1", lambda t, s: t < 8),
+             grid("grpo-s2", lambda t, s: t < 5, seeds=2)]  # seed 2 of grpo-s2 was not played
+    rows = compare(base + [r for run in seeds for r in run], base="sft", pool="grpo")
+    by_agent = {row.agent: row for row in rows}
+    assert [row.agent for row in rows] == ["grpo-s0", "grpo-s1", "grpo-s2", "grpo"]  # the pool last
+    pooled = by_agent["grpo"]
+    # Episodes every member played: seeds 0 and 1; there the differences are +0.1, +0.3 and 0.
+    assert (pooled.paired, pooled.unpaired, pooled.tasks) == (20, 10, 10)
+    assert pooled.difference == pytest.approx((0.1 + 0.3 + 0.0) / 3)
+    assert pooled.agent_mean == pytest.approx(0.5 + (0.1 + 0.3) / 3)
+    assert pooled.per_seed == pytest.approx({0: 0.4 / 3, 1: 0.4 / 3})
+    assert pooled.low <= pooled.difference <= pooled.high
+    with pytest.raises(ValueError, match="at least two agents"):
+        compare(base + seeds[0], base="sft", pool="grpo")
+
+
+def test_cli_prints_the_pool_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_run(tmp_path / "a", grid("sft", lambda t, s: False) + grid("x", lambda t, s: True))
+    write_run(tmp_path / "b", grid("y", lambda t, s: t < 5))
+    main(Args(runs=[tmp_path / "a", tmp_path / "b"], base="sft", pool="method"))
+    table = capsys.readouterr().out
+    assert "| method |" in table and "+0.750" in table
