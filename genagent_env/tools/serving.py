@@ -326,9 +326,18 @@ def start_ray(
     output; they stay in Ray's log folder.
 
     A cluster started here is for this machine only: its processes talk over loopback addresses,
-    and no usage statistics are sent (``RAY_USAGE_STATS_ENABLED=0``, unless set otherwise).
+    and no usage statistics are sent (``RAY_USAGE_STATS_ENABLED=0``, unless set otherwise); its
+    HTTP proxy gets 60 s to start and to answer health checks (``RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S``,
+    ``RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S``, unless set otherwise), not Serve's 5 and 10 s,
+    which a busy machine misses.
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address is None:
+        # On a busy machine (a training run beside the server) Serve's HTTP proxy can take longer
+        # than Serve's 5 s to report ready, and Serve then kills it: give a cluster started here
+        # a minute. Its processes inherit this process's environment.
+        os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
+        os.environ.setdefault("RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S", "60")
     if address is None and "ray" not in sys.modules:
         # Ray takes a local cluster's address from the machine's network interface unless this
         # is set (read once, when ray is imported): keep a single-machine cluster on loopback.
