@@ -76,9 +76,13 @@ from genagent_env.tasks.wise import WISE_WEIGHTS, wise_group, wise_overall
 
 #: The six GenEval tags, in the order of GenEval's and the paper's tables.
 GENEVAL_TAGS: tuple[str, ...] = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
-#: The two extra tables of a shapes-wise run: its held-out-facts subset, and its tasks by GenEval++ tag.
+#: The three extra tables of a shapes-wise run: its held-out-facts subset, its tasks by GenEval++ tag,
+#: and whether the agent's first tool prompt resolved the task's facts, by kind of knowledge.
 SHAPES_WISE_HELDOUT = "shapes-wise:held-out facts"
 SHAPES_WISE_TAGS = "shapes-wise:tags"
+SHAPES_WISE_REWRITES = "shapes-wise:rewrites"
+#: The columns of the rewrites table (``wise["Subcategory"]``: the kind of the task's first fact).
+KNOWLEDGE_KINDS = ("color knowledge", "count knowledge", "shape knowledge", "place knowledge")
 #: The benchmarks in the order their tables appear, with the columns each always shows.
 BENCHMARK_COLUMNS: dict[str, tuple[str, ...]] = {
     "geneval++": GENEVAL_PP_TAGS,
@@ -87,12 +91,14 @@ BENCHMARK_COLUMNS: dict[str, tuple[str, ...]] = {
     "shapes-wise": tuple(WISE_WEIGHTS),
     SHAPES_WISE_HELDOUT: tuple(WISE_WEIGHTS),
     SHAPES_WISE_TAGS: (),
+    SHAPES_WISE_REWRITES: KNOWLEDGE_KINDS,
     "custom": (),
 }
 BENCHMARK_TITLES: dict[str, str] = {
     "geneval++": "GenEval++", "geneval": "GenEval", "wise": "WISE", "shapes-wise": "shapes-wise (WISE categories)",
     SHAPES_WISE_HELDOUT: "shapes-wise, tasks with a fact held out of training",
-    SHAPES_WISE_TAGS: "shapes-wise by GenEval++ tag", "custom": "Custom",
+    SHAPES_WISE_TAGS: "shapes-wise by GenEval++ tag",
+    SHAPES_WISE_REWRITES: "shapes-wise: the first tool prompt states the request in literal terms", "custom": "Custom",
 }
 #: What the overall score of each benchmark is, as written in the reports.
 OVERALL_DEFINITIONS: dict[str, str] = {
@@ -102,6 +108,9 @@ OVERALL_DEFINITIONS: dict[str, str] = {
     "shapes-wise": "pass rate per WISE category, weighted 0.4/0.167/0.133/0.1/0.1/0.1 as WISE weighs them",
     SHAPES_WISE_HELDOUT: "pass rate per WISE category, weighted as WISE weighs them (over the categories present)",
     SHAPES_WISE_TAGS: "mean of the tag pass rates",
+    SHAPES_WISE_REWRITES: "mean over the kinds of knowledge of the share of episodes whose first tool prompt asks, "
+                          "read by the ShapesWorld reader, for exactly the task's literal request (its "
+                          "Explanation): the facts were resolved before any image was drawn",
     "custom": "mean of the tag pass rates",
 }
 #: What each known tag (or WISE category) column holds, for the column legend.
@@ -125,6 +134,10 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "Biology": "biology (701–800), weight 0.1",
     "Physics": "physics (801–900), weight 0.1",
     "Chemistry": "chemistry (901–1000), weight 0.1",
+    "color knowledge": "tasks whose first fact names a colour (\"the colour of a stop sign\")",
+    "count knowledge": "tasks whose first fact names a count (\"as many as there are days in a week\")",
+    "shape knowledge": "tasks whose first fact names a shape (\"the emblem on a first-aid kit\")",
+    "place knowledge": "tasks whose first fact names a place (\"where the sun sets on a map\")",
 }
 #: The fixed columns of every leaderboard table: (header, what it means). ``{overall}`` is filled in.
 COLUMN_LEGEND: tuple[tuple[str, str], ...] = (
@@ -337,6 +350,8 @@ def column_of(record: Mapping[str, Any]) -> str:
         return wise_group(record if isinstance(record.get("wise"), Mapping) else {"Category": tag})
     if benchmark == "geneval++":
         return GENEVAL_PP_ALIASES.get(tag, tag)
+    if benchmark == SHAPES_WISE_REWRITES:
+        return str(record["wise"].get("Subcategory", tag))
     return tag
 
 
@@ -356,20 +371,43 @@ def oracle_agents(records: Iterable[Mapping[str, Any]]) -> frozenset[str]:
 
 def _views(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The tables a record counts in: its benchmark's, and for shapes-wise also the table by
-    GenEval++ tag and, when the task uses a fact held out of training, the held-out table."""
+    GenEval++ tag, the rewrites table (when the task states its literal request) and, when the task
+    uses a fact held out of training, the held-out table."""
     if record.get("benchmark") != "shapes-wise":
         return [record]
     views: list[Mapping[str, Any]] = [record, {**record, "benchmark": SHAPES_WISE_TAGS}]
     wise = record.get("wise")
+    if isinstance(wise, Mapping) and isinstance(wise.get("Explanation"), str):
+        views.append({**record, "benchmark": SHAPES_WISE_REWRITES})
     if isinstance(wise, Mapping) and wise.get("heldout_fact") is True:
         views.append({**record, "benchmark": SHAPES_WISE_HELDOUT})
     return views
+
+
+def first_prompt(record: Mapping[str, Any]) -> str | None:
+    """The prompt of the record's first tool call that made an image (``None``: it made none)."""
+    rounds = record.get("rounds") or []
+    first = rounds[0] if rounds and isinstance(rounds[0], Mapping) else None
+    prompt = first.get("prompt") if first is not None else None
+    return prompt if isinstance(prompt, str) else None
+
+
+def rewrite_resolved(record: Mapping[str, Any]) -> bool:
+    """Whether a shapes-wise episode's first tool prompt asks for exactly the task's literal request
+    (:func:`~genagent_env.shapes.wise_suite.asks_for_the_same` with ``wise["Explanation"]``); an
+    episode with no tool call that made an image resolved nothing."""
+    from genagent_env.shapes.wise_suite import asks_for_the_same
+
+    prompt = first_prompt(record)
+    return prompt is not None and asks_for_the_same(prompt, str(record["wise"]["Explanation"]))
 
 
 def _value(record: Mapping[str, Any]) -> float:
     """What a record contributes to its column: the WiScore for WISE, pass/fail otherwise."""
     if record.get("benchmark") == "wise":
         return float(record["score"])
+    if record.get("benchmark") == SHAPES_WISE_REWRITES:
+        return float(rewrite_resolved(record))
     return float(bool(record["passed"]))
 
 
@@ -455,7 +493,7 @@ def _nanmean(values: Sequence[float]) -> float:
 #: :data:`~genagent_env.scorers.checklist.ERROR_TYPES`; ``other`` is added when a row has it.
 JUDGMENT_TYPES: tuple[str, ...] = ("none", *ERROR_TYPES)
 #: The benchmark views that get no diagnostics table of their own (the same episodes as another table).
-NO_DIAGNOSTICS_TABLE = frozenset({SHAPES_WISE_TAGS})
+NO_DIAGNOSTICS_TABLE = frozenset({SHAPES_WISE_TAGS, SHAPES_WISE_REWRITES})
 #: The round budget the reflection gain is measured from.
 GAIN_BASE_ROUNDS = 1
 #: The diagnostics columns: (header, what it means), in the order the tables show them.

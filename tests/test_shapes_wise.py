@@ -128,7 +128,7 @@ def test_the_suite_runs_in_the_env_and_the_teacher_solves_it():
 
 
 def test_a_shapes_wise_run_is_reported_per_category_with_the_heldout_subset_and_the_tags(tmp_path: Path):
-    from benchmarks.report import SHAPES_WISE_HELDOUT, SHAPES_WISE_TAGS, build_rows
+    from benchmarks.report import SHAPES_WISE_HELDOUT, SHAPES_WISE_REWRITES, SHAPES_WISE_TAGS, build_rows
     from benchmarks.results import load_results
     from benchmarks.run import Args, run
 
@@ -137,10 +137,45 @@ def test_a_shapes_wise_run_is_reported_per_category_with_the_heldout_subset_and_
     records = load_results(out)
     assert {r["benchmark"] for r in records} == {"shapes-wise"} and len(records) == 240
     rows = {row.key.benchmark: row for row in build_rows(records)}
-    assert set(rows) == {"shapes-wise", SHAPES_WISE_HELDOUT, SHAPES_WISE_TAGS}
+    assert set(rows) == {"shapes-wise", SHAPES_WISE_HELDOUT, SHAPES_WISE_TAGS, SHAPES_WISE_REWRITES}
     assert rows["shapes-wise"].columns[:6] == ("Cultural", "Time", "Space", "Biology", "Physics", "Chemistry")
     assert rows["shapes-wise"].n == 240 and rows[SHAPES_WISE_HELDOUT].n == 60 and rows[SHAPES_WISE_TAGS].n == 240
     held = [r for r in records if r["wise"]["heldout_fact"]]
     cultural = [r["passed"] for r in held if r["wise"]["Category"] == "Cultural"]
     assert rows[SHAPES_WISE_HELDOUT].per_seed["Cultural"][0] == pytest.approx(sum(cultural) / len(cultural))
     assert "color" in rows[SHAPES_WISE_TAGS].columns
+
+
+def test_asks_for_the_same_reads_both_prompts_as_the_shapesworld_reader_does():
+    from genagent_env.shapes.wise_suite import asks_for_the_same
+
+    explanation = "A black cross on the left and a yellow hexagon on the right."
+    assert asks_for_the_same("Exactly 1 (one) yellow hexagon. It is in the right half of the image. "
+                             "Exactly 1 (one) black cross. It is in the left half of the image.", explanation)
+    assert not asks_for_the_same("Exactly 1 (one) black heart on the left and a yellow hexagon on the right.",
+                                 explanation)  # the shape fact resolved wrongly
+    assert not asks_for_the_same("A black cross on the right and a yellow hexagon on the right.", explanation)
+    assert not asks_for_the_same("the emblem on a first-aid kit, in black", explanation)  # names no shape
+    for task in make_shapes_wise("test"):  # every task's literal request reads as its checklist
+        assert asks_for_the_same(task["wise"]["Explanation"], task["wise"]["Explanation"])
+
+
+def test_the_rewrites_table_counts_episodes_whose_first_prompt_resolved_the_facts():
+    from benchmarks.report import SHAPES_WISE_REWRITES, build_rows
+
+    tasks = [t for t in make_shapes_wise("test") if t["wise"]["Subcategory"] == "shape knowledge"][:2]
+
+    def record(task: dict, seed: int, prompts: list[str]) -> dict:
+        return {"agent": "a", "generator": "g", "max_rounds": 2, "benchmark": "shapes-wise", "seed": seed,
+                "task_id": task["id"], "tag": task["tag"], "prompt": task["prompt"], "passed": False,
+                "score": 0.0, "wise": task["wise"], "rounds": [{"prompt": p, "passed": False} for p in prompts]}
+
+    records = [
+        record(tasks[0], 0, [tasks[0]["wise"]["Explanation"], "a heart"]),  # resolved in round 1
+        record(tasks[1], 0, [tasks[1]["prompt"], tasks[1]["wise"]["Explanation"]]),  # only in round 2: not counted
+        record(tasks[0], 1, []),  # no image made: nothing resolved
+        record(tasks[1], 1, [tasks[1]["wise"]["Explanation"]]),
+    ]
+    row = next(r for r in build_rows(records) if r.key.benchmark == SHAPES_WISE_REWRITES)
+    assert row.per_seed["shape knowledge"] == [0.5, 0.5]
+    assert row.columns == ("color knowledge", "count knowledge", "shape knowledge", "place knowledge")

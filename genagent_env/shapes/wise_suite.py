@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from genagent_env.shapes.knowledge import CATEGORIES, Fact, heldout_ids, load_knowledge
+from genagent_env.shapes.reader import task_from_prompt
 from genagent_env.shapes.suite import checklist_key
 from genagent_env.shapes.vocab import NUMBER_NAMES, SHAPES, plural
 from genagent_env.tasks.schema import COLORS
@@ -190,6 +191,20 @@ def _tag(items: list[dict[str, Any]]) -> str:
     if counted:
         return "color_count" if coloured else "multi_count"
     return "color"
+
+
+def asks_for_the_same(prompt: str, explanation: str) -> bool:
+    """Whether ``prompt`` asks for exactly what ``explanation`` asks for, as the ShapesWorld prompt
+    reader reads both: the same objects with the same counts, colours and places.
+
+    With a task's ``wise["Explanation"]`` (its request in literal terms) and the prompt an agent
+    sent to the tool, this tells whether the agent resolved the task's facts: a wrong answer here
+    is a knowledge error, made before any image was drawn. ``False`` when ``prompt`` names no shape.
+    """
+    try:
+        return checklist_key(task_from_prompt(prompt)) == checklist_key(task_from_prompt(explanation))
+    except ValueError:
+        return False
 
 
 def combination_key(task: dict[str, Any]) -> tuple[Any, ...]:
