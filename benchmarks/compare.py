@@ -2,6 +2,7 @@
 
     python -m benchmarks.compare runs/sft runs/grpo --base tiny-sft
     python -m benchmarks.compare runs/x --base tiny-sft --agents tiny-grpo --metric reflection
+    python -m benchmarks.compare runs/wise-sft runs/wise-grpo --base tiny-sft --metric rewrite
 
 Two agents run on the same tasks with the same seeds see the same scenes and the same tool
 randomness, so most of the spread between their pass rates is the tasks', not the agents'. This
@@ -34,9 +35,9 @@ from typing import Any, Literal
 import numpy as np
 import tyro
 
-from benchmarks.report import read_runs
+from benchmarks.report import read_runs, rewrite_resolved
 
-Metric = Literal["passed", "score", "reward", "outcome", "reflection", "format", "violations", "turns"]
+Metric = Literal["passed", "score", "reward", "outcome", "reflection", "format", "violations", "turns", "rewrite"]
 #: Metrics read from the record's ``reward_components`` rather than the record itself.
 _COMPONENTS = ("outcome", "reflection", "format")
 
@@ -57,7 +58,8 @@ class Args:
     """only these round budgets (default: all)"""
     metric: Metric = "passed"
     """what is compared: the pass rate, the graded score, the reward or one of its components
-    (outcome, reflection, format), format violations or agent turns per episode"""
+    (outcome, reflection, format), format violations, agent turns per episode, or (shapes-wise
+    episodes only) whether the first tool prompt resolved the task's facts"""
     resamples: int = 2000
     """bootstrap resamples of the tasks"""
     confidence: float = 0.95
@@ -93,8 +95,19 @@ class Comparison:
     """the difference on each seed's paired episodes"""
 
 
+def metric_applies(record: Mapping[str, Any], metric: Metric) -> bool:
+    """Whether an episode has a value of ``metric``: ``rewrite`` needs a task with a literal
+    request (``wise["Explanation"]``, as shapes-wise tasks have); the others apply to every episode."""
+    if metric != "rewrite":
+        return True
+    wise = record.get("wise")
+    return isinstance(wise, Mapping) and isinstance(wise.get("Explanation"), str)
+
+
 def metric_value(record: Mapping[str, Any], metric: Metric) -> float:
     """One episode's value of ``metric``."""
+    if metric == "rewrite":
+        return float(rewrite_resolved(record))
     if metric in _COMPONENTS:
         return float(record.get("reward_components", {}).get(metric, 0.0))
     return float(record[metric])
@@ -143,11 +156,19 @@ def compare(records: Iterable[Mapping[str, Any]], base: str, agents: Sequence[st
     ``pool``, add a row per group for the agents taken together (see the module docstring), after
     theirs.
 
+    Episodes ``metric`` does not apply to are left out (:func:`metric_applies`).
+
     Raises ``ValueError`` when ``base`` or one of ``agents`` played no episode, when an agent
-    shares no (suite, generator, max_rounds) with the base, or when a pool has fewer than two agents.
+    shares no (suite, generator, max_rounds) with the base, when a pool has fewer than two agents,
+    or when ``metric`` applies to none of the episodes.
     """
+    records = list(records)
+    kept = [record for record in records if metric_applies(record, metric)]
+    if records and not kept:
+        raise ValueError(f"--metric {metric} applies to shapes-wise episodes (tasks with a literal request in "
+                         "wise['Explanation']); the runs hold none")
     groups: dict[tuple[str, str, str, int], dict[tuple[str, int], float]] = defaultdict(dict)
-    for record in records:
+    for record in kept:
         group = (record["agent"], record["suite"], record["generator"], int(record["max_rounds"]))
         groups[group][(record["task_id"], int(record["seed"]))] = metric_value(record, metric)
     present = sorted({agent for agent, *_ in groups})

@@ -70,6 +70,24 @@ def test_component_metrics_are_read_from_the_reward_components() -> None:
     assert row.base_mean == pytest.approx(0.3) and row.difference == pytest.approx(-0.2)
 
 
+def test_the_rewrite_metric_compares_first_tool_prompts_on_knowledge_tasks_only() -> None:
+    explanation = "A black cross on the left and a yellow hexagon on the right."
+    wise = {"Explanation": explanation, "Category": "Cultural", "Subcategory": "shape knowledge"}
+
+    base = grid("sft", lambda t, s: False)
+    other = grid("rl", lambda t, s: False)
+    for record in base:
+        record.update(wise=wise, rounds=[{"prompt": "a black heart on the left and a yellow hexagon on the right"}])
+    for record in other:
+        prompt = explanation if record["task_index"] < 4 else "the emblem on a first-aid kit"
+        record.update(wise=wise, rounds=[{"prompt": prompt}])
+    geneval = grid("sft", lambda t, s: True, generator="shapes-weak")  # no literal request: left out
+    (row,) = compare(base + other + geneval, base="sft", metric="rewrite")
+    assert (row.base_mean, row.agent_mean, row.generator) == (0.0, pytest.approx(0.4), "shapes-medium")
+    with pytest.raises(ValueError, match="shapes-wise episodes"):
+        compare(geneval + grid("rl", lambda t, s: True, generator="shapes-weak"), base="sft", metric="rewrite")
+
+
 def test_unknown_agents_and_disjoint_runs_are_clear_errors() -> None:
     records = grid("sft", lambda t, s: True) + grid("rl", lambda t, s: True, generator="shapes-weak")
     with pytest.raises(ValueError, match="base agent 'nope'"):
