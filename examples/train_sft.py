@@ -23,7 +23,9 @@
    (Qwen2.5-VL), with LoRA from ``peft`` when ``--lora-rank`` > 0: the same code path.
 4. **Caption pretraining** (``--caption-minutes``): first, the model learns to describe one image
    in the judgments' words (the teacher's descriptions, the loss on them only), as VLMs align
-   their projector on captions before instruction tuning.
+   their projector on captions before instruction tuning. **Rewrite pretraining**
+   (``--rewrite-minutes``): then the first message of each knowledge trajectory alone (the
+   request resolved into literal terms), so that each fact is seen many times per minute.
 5. **Training.** AdamW with warm-up and cosine decay, ``accelerate`` for many processes or GPUs,
    TensorBoard (``losses/``, ``charts/``), a progress bar, checkpoints (safetensors weights,
    tokenizer, optimizer, scheduler, RNG states, step) that a rerun resumes from.
@@ -58,7 +60,8 @@ class Args:
     out: Path = Path("runs/tiny-sft")
     """the model folder (and training_state/ for resuming)"""
     perception: Path = Path("runs/perception/perception.safetensors")
-    """the pretrained perception CNN (examples/pretrain_perception.py)"""
+    """the pretrained perception CNN (examples/pretrain_perception.py), or a genagent-tiny checkpoint
+    (a folder, or a shipped name such as tiny-sft) whose frozen, hence still pretrained, perception to reuse"""
     perception_width: int = 32
     """the CNN width the perception checkpoint was trained with"""
     episodes: int = 20000
@@ -114,6 +117,15 @@ class Args:
     a pretrained VLM does not need it)"""
     caption_batch_size: int = 64
     """captions per caption-pretraining step per process"""
+    rewrite_minutes: float = 0.0
+    """minutes of rewrite pretraining after the captions: the model learns the first message of
+    the ``--rewrite-suites`` trajectories (the request resolved into literal terms, the tool
+    call), the loss on that message only. A knowledge fact ("the shape of the full Moon") is
+    one token in a trajectory of hundreds, so SFT alone sees each fact too rarely; 0 skips it"""
+    rewrite_suites: tuple[str, ...] = ("shapes-wise",)
+    """the suites whose first messages the rewrite stage trains on (those whose requests need knowledge)"""
+    rewrite_batch_size: int = 16
+    """first messages per rewrite-pretraining step per process"""
     max_len: int = 1024
     """longest trajectory in tokens (longer ones are dropped)"""
     batch_size: int = 16
@@ -232,7 +244,7 @@ def renamed_tool(messages: list[dict[str, Any]], old: str, new: str) -> list[dic
     return [{**message, "content": swap(message.get("content", ""))} for message in messages]
 
 
-def teacher_trajectories(args: Args) -> list[Any]:
+def teacher_trajectories(args: Args) -> list[tuple[str, Any]]:
     """Play the teacher on the train splits; keep trajectories whose refinements never made it worse."""
     from agents.rollout import EpisodeSpec, stream_episodes
     from agents.tiny.teacher import DescribeFirstTeacher
@@ -242,7 +254,7 @@ def teacher_trajectories(args: Args) -> list[Any]:
     rng = random.Random(args.seed)
     first = int(round(args.episodes * args.wise_share)) if len(args.suites) > 1 else args.episodes
     rest = [(args.episodes - first) // max(1, len(args.suites) - 1)] * (len(args.suites) - 1)
-    kept: list[Any] = []
+    kept: list[tuple[str, Any]] = []
     dropped = 0
     for suite, n in zip(args.suites, [first, *rest]):
         for rounds in sorted(set(args.max_rounds)):
@@ -266,7 +278,7 @@ def teacher_trajectories(args: Args) -> list[Any]:
                     continue
                 if rng.random() < args.renamed_tools:  # the same generator, under a name of its own
                     trajectory.messages = renamed_tool(trajectory.messages, args.generator, random_tool_name(rng))
-                kept.append(trajectory)
+                kept.append((suite, trajectory))
             envs.close()
             tool.close()
     print(f"teacher: {len(kept)} trajectories kept, {dropped} dropped (a refinement made the image worse)",
@@ -352,8 +364,9 @@ def count_images(messages: list[dict[str, Any]]) -> int:
                if isinstance(p, dict) and p.get("type") == "image")
 
 
-def caption_exact(model: Any, samples: list[tuple[list[int], list[int], dict]], pad_id: int) -> float:
-    """Share of captions whose every token is the model's most likely one (teacher-forced)."""
+def exact_share(model: Any, samples: list[tuple[list[int], list[int], dict]], pad_id: int) -> float:
+    """Share of samples (captions, rewrites) whose every trained token is the model's most likely
+    one (teacher-forced)."""
     right = 0
     model.eval()
     with torch.no_grad():
@@ -373,10 +386,34 @@ def caption_exact(model: Any, samples: list[tuple[list[int], list[int], dict]], 
 # ----------------------------------------------------------------------------- model
 
 
-def build_tiny(args: Args, texts: list[str]) -> tuple[Any, Any]:
-    """genagent-tiny from configs: the tokenizer trained on ``texts``, the perception loaded."""
+def perception_weights(path: Path, width: int) -> dict[str, torch.Tensor]:
+    """The perception CNN's weights from ``path``: a file of them (``pretrain_perception.py``), or a
+    genagent-tiny checkpoint folder, whose ``perception.*`` weights are the pretrained ones (SFT and
+    GRPO keep them frozen, batch-norm statistics included)."""
     from safetensors.torch import load_file
 
+    from agents.tiny import CHECKPOINTS, SHIPPED
+
+    if str(path) in SHIPPED and not path.exists():
+        path = CHECKPOINTS / str(path)
+    if not path.is_dir():
+        if not path.is_file():
+            raise FileNotFoundError(f"no perception weights at {path}: run examples/pretrain_perception.py, or "
+                                    "reuse a trained agent's with --perception tiny-sft")
+        return load_file(str(path))
+    config = json.loads((path / "config.json").read_text()) if (path / "config.json").exists() else {}
+    if config.get("model_type") != "genagent_tiny":
+        raise ValueError(f"{path} is not a genagent-tiny checkpoint folder (its config.json has no "
+                         "model_type 'genagent_tiny'); pass a perception .safetensors file or such a folder")
+    if config.get("perception_width") != width:
+        raise ValueError(f"{path} has a perception of width {config.get('perception_width')}, "
+                         f"not --perception-width {width}")
+    prefix = "perception."
+    return {k[len(prefix):]: v for k, v in load_file(str(path / "model.safetensors")).items() if k.startswith(prefix)}
+
+
+def build_tiny(args: Args, texts: list[str]) -> tuple[Any, Any]:
+    """genagent-tiny from configs: the tokenizer trained on ``texts``, the perception loaded."""
     from agents.tiny.model import GenAgentTinyConfig, GenAgentTinyForConditionalGeneration, slot_word_matrix
     from agents.tiny.processor import END, PAD, START, TinyProcessor, train_tokenizer
 
@@ -393,7 +430,7 @@ def build_tiny(args: Args, texts: list[str]) -> tuple[Any, Any]:
     )
     model = GenAgentTinyForConditionalGeneration(config)
     model.set_slot_words(slot_word_matrix(tokenizer, config.vocab_size, args.slot_centroids))
-    model.perception.load_state_dict(load_file(str(args.perception)))
+    model.perception.load_state_dict(perception_weights(args.perception, args.perception_width))
     model.perception.requires_grad_(False)
     model.generation_config.eos_token_id = config.eos_token_id
     model.generation_config.pad_token_id = config.pad_token_id
@@ -453,32 +490,68 @@ def caption_pretraining(args: Args, accelerator: Any, model: Any, processor: Any
                         chats: list[tuple[list[dict[str, Any]], list[Any]]], writer: Any) -> None:
     """Stage 1: ``--caption-minutes`` of captions (one image, its description), the loss on the
     description only; a 2 % held-out share measures how many captions come out exactly."""
+    samples = [encode_caption(processor, *pair) for pair in captions(chats)]
+    short_stage(args, accelerator, model, processor, samples, name="caption", minutes=args.caption_minutes,
+                batch_size=args.caption_batch_size, writer=writer)
+
+
+def first_messages(chats: list[tuple[list[dict[str, Any]], list[Any]]]) -> list[list[dict[str, Any]]]:
+    """Each chat up to and including its first assistant message (the rewrite, before any image),
+    once per distinct chat."""
+    from genagent_env.render import message_text
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for messages, _ in chats:
+        first = next((j for j, m in enumerate(messages) if m["role"] == "assistant"), None)
+        if first is not None:
+            head = messages[: first + 1]
+            out.setdefault("\x00".join(f"{m['role']}:{message_text(m)}" for m in head), head)
+    return list(out.values())
+
+
+def rewrite_pretraining(args: Args, accelerator: Any, model: Any, processor: Any,
+                        chats: list[tuple[list[dict[str, Any]], list[Any]]], writer: Any) -> None:
+    """Stage 2: ``--rewrite-minutes`` of first messages (the system prompt and the request, then the
+    teacher's rewrite and tool call), the loss on that message only; a 2 % held-out share measures
+    how many come out exactly."""
+    samples = [encode(processor, head, []) for head in first_messages(chats)]
+    short_stage(args, accelerator, model, processor, samples, name="rewrite", minutes=args.rewrite_minutes,
+                batch_size=args.rewrite_batch_size, writer=writer)
+
+
+def short_stage(args: Args, accelerator: Any, model: Any, processor: Any,
+                samples: list[tuple[list[int], list[int], dict]], *, name: str, minutes: float, batch_size: int,
+                writer: Any) -> None:
+    """A pretraining stage on short samples before SFT: random batches for ``minutes`` at the peak
+    learning rate after a short warm-up; 2 % of the samples held out, the share of them the model
+    writes exactly printed and logged (``charts/{name}_exact``)."""
     from tqdm.auto import tqdm
 
-    pairs = captions(chats)
+    if not samples:
+        raise ValueError(f"the {name} stage has no samples: the teacher's trajectories hold none")
     rng = random.Random(args.seed + 1)
-    rng.shuffle(pairs)
-    samples = [encode_caption(processor, *pair) for pair in pairs]
-    held_out, train = samples[: max(1, len(samples) // 50)], samples[max(1, len(samples) // 50) :]
+    samples = list(samples)
+    rng.shuffle(samples)
+    cut = max(1, len(samples) // 50)
+    held_out, train = samples[:cut], samples[cut:] or samples[:cut]
     pad_id = processor.tokenizer.pad_token_id
     trainable = [p for p in model.parameters() if p.requires_grad]
     # Not prepared: accelerate would then save (and expect on resume) its state with the SFT optimizer's.
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.95))
     draw = random.Random(args.seed * 1000 + accelerator.process_index)  # each process its own batches
     started, step = time.time(), 0
-    progress = tqdm(disable=not accelerator.is_main_process, desc="captions")
+    progress = tqdm(disable=not accelerator.is_main_process, desc=f"{name}s")
     model.train()
     while True:
         # Every process stops at the same step (a process that stopped alone would hang the others).
-        over = torch.tensor(float(time.time() - started >= args.caption_minutes * 60), device=accelerator.device)
+        over = torch.tensor(float(time.time() - started >= minutes * 60), device=accelerator.device)
         if accelerator.reduce(over, "max").item() > 0:
             break
         for group in optimizer.param_groups:  # a short linear warm-up, then the peak rate
             group["lr"] = args.lr * min(1.0, (step + 1) / 30)
-        batch = collate([train[i] for i in draw.sample(range(len(train)), min(len(train), args.caption_batch_size))],
-                        pad_id)
+        batch = collate([train[i] for i in draw.sample(range(len(train)), min(len(train), batch_size))], pad_id)
         loss = model(**{k: v.to(accelerator.device) for k, v in batch.items()}).loss
-        # accelerate divides every loss by --grad-accum; caption steps are not accumulated.
+        # accelerate divides every loss by --grad-accum; these steps are not accumulated.
         accelerator.backward(loss * accelerator.gradient_accumulation_steps)
         accelerator.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
@@ -487,13 +560,13 @@ def caption_pretraining(args: Args, accelerator: Any, model: Any, processor: Any
         progress.update(1)
         progress.set_postfix(loss=f"{loss.item():.3f}")
         if writer is not None and step % args.log_every == 0:
-            writer.add_scalar("losses/caption", loss.item(), step)
+            writer.add_scalar(f"losses/{name}", loss.item(), step)
     progress.close()
-    exact = caption_exact(accelerator.unwrap_model(model), held_out, pad_id)
+    exact = exact_share(accelerator.unwrap_model(model), held_out, pad_id)
     if writer is not None:
-        writer.add_scalar("charts/caption_exact", exact, step)
-    accelerator.print(f"captions: {len(train)} for training, {step} steps in {(time.time() - started) / 60:.1f} min; "
-                      f"{exact:.3f} of {len(held_out)} held-out captions exact", flush=True)
+        writer.add_scalar(f"charts/{name}_exact", exact, step)
+    accelerator.print(f"{name}s: {len(train)} for training, {step} steps in {(time.time() - started) / 60:.1f} min; "
+                      f"{exact:.3f} of {len(held_out)} held-out {name}s exact", flush=True)
 
 
 def main(args: Args) -> None:
@@ -513,7 +586,7 @@ def main(args: Args) -> None:
     started = time.time()
 
     trajectories = teacher_trajectories(args)
-    chats = [chat_of(t) for t in trajectories]
+    chats = [chat_of(t) for _, t in trajectories]
     if args.base_model is None:
         from agents.tiny.processor import render_chat
 
@@ -563,6 +636,9 @@ def main(args: Args) -> None:
     writer = SummaryWriter(str(args.out / "tensorboard")) if accelerator.is_main_process else None
     if args.caption_minutes > 0 and step == 0:  # a resumed run has had them
         caption_pretraining(args, accelerator, model, processor, chats, writer)
+    if args.rewrite_minutes > 0 and step == 0:
+        knowledge = [chat for (suite, _), chat in zip(trajectories, chats) if suite in args.rewrite_suites]
+        rewrite_pretraining(args, accelerator, model, processor, knowledge, writer)
     pad_id = processor.tokenizer.pad_token_id
     rng = random.Random(args.seed)
     budget = args.minutes * 60

@@ -118,6 +118,23 @@ def test_captions_are_the_teachers_descriptions_of_each_image_with_the_loss_on_t
     assert extras["pixel_values"].shape[0] == 1
 
 
+def test_rewrite_samples_are_each_chats_first_message_once_with_the_loss_on_that_message_only():
+    from agents.tiny.processor import END, TinyProcessor, render_chat, train_tokenizer
+    from examples.train_sft import encode, first_messages
+
+    messages, images, trajectory = _teacher_chat()
+    other, other_images, other_trajectory = _teacher_chat(rounds=1)
+    heads = first_messages([(messages, images), (messages, images), (other, other_images)])
+    # The same chat twice is kept once; the 1-round episode's system prompt says so: a chat of its own.
+    assert len(heads) == 2 and heads[0] == messages[:3] and heads[1] == other[:3]
+    head = heads[0]
+    assert [m["role"] for m in head] == ["system", "user", "assistant"]
+    processor = TinyProcessor(train_tokenizer([render_chat(messages)] * 3, vocab_size=400))
+    ids, mask, extras = encode(processor, head, [])
+    assert processor.tokenizer.decode([t for t, m in zip(ids, mask) if m]) == trajectory.turns[0]["action"] + END + "\n"
+    assert "pixel_values" not in extras  # no image is drawn before the first tool call
+
+
 def test_sft_steps_lower_the_loss_and_the_checkpoint_loads_as_an_agent(tmp_path: Path):
     import gymnasium as gym
 
@@ -160,16 +177,38 @@ def test_train_sft_runs_a_few_steps_under_accelerate_with_two_cpu_processes(tmp_
                str(ROOT / "examples" / "train_sft.py"), "--perception", str(perception), "--perception-width", "16",
                "--episodes", "24", "--max-rounds", "1", "--hidden-size", "64", "--layers", "2", "--heads", "2",
                "--vocab-size", "400", "--batch-size", "4", "--epochs", "1", "--threads", "1", "--out", str(out),
-               # the caption stage (both processes stop at the same step), a scoped copy head, centroids, quotes
-               "--caption-minutes", "0.05", "--copy-scope", "request", "--slot-centroids", "--quote-tool-names"]
+               # the caption and rewrite stages (both processes stop at the same step), a scoped copy head,
+               # centroids, quotes
+               "--caption-minutes", "0.05", "--rewrite-minutes", "0.05", "--copy-scope", "request",
+               "--slot-centroids", "--quote-tool-names"]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "held-out captions exact" in result.stdout
+    assert "held-out captions exact" in result.stdout and "held-out rewrites exact" in result.stdout
     saved = json.loads((out / "sft_args.json").read_text())
     assert saved["steps"] >= 2 and (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
     state = json.loads((out / "training_state" / "step.json").read_text())
     assert state["step"] == saved["steps"]
     assert np.isfinite(state["spent"])
+
+
+def test_the_perception_can_be_taken_from_a_tiny_checkpoint_folder(tmp_path: Path):
+    from safetensors.torch import load_file
+
+    from agents.tiny import CHECKPOINTS
+    from examples.train_sft import perception_weights
+
+    folder = CHECKPOINTS / "tiny-sft"
+    weights = perception_weights(Path("tiny-sft"), 32)  # a shipped agent, by name
+    shipped = load_file(str(folder / "model.safetensors"))
+    assert weights and all(torch.equal(v, shipped[f"perception.{k}"]) for k, v in weights.items())
+    ShapesPerception(32).load_state_dict(weights)  # exactly the CNN's keys, batch-norm statistics included
+    with pytest.raises(ValueError, match="width 32"):
+        perception_weights(folder, 16)
+    (tmp_path / "config.json").write_text('{"model_type": "qwen2"}')
+    with pytest.raises(ValueError, match="not a genagent-tiny checkpoint folder"):
+        perception_weights(tmp_path, 32)
+    with pytest.raises(FileNotFoundError, match="pretrain_perception.py"):
+        perception_weights(tmp_path / "missing.safetensors", 32)
 
 
 def test_an_interrupted_sft_run_resumes_where_it_stopped(tmp_path: Path, capsys):
