@@ -23,9 +23,8 @@
    (Qwen2.5-VL), with LoRA from ``peft`` when ``--lora-rank`` > 0: the same code path.
 4. **Caption pretraining** (``--caption-minutes``): first, the model learns to describe one image
    in the judgments' words (the teacher's descriptions, the loss on them only), as VLMs align
-   their projector on captions before instruction tuning. **Rewrite pretraining**
-   (``--rewrite-minutes``): then the first message of each knowledge trajectory alone (the
-   request resolved into literal terms), so that each fact is seen many times per minute.
+   their projector on captions before instruction tuning. ``--rewrite-minutes`` (an experiment,
+   off by default) then trains the first message of each knowledge trajectory alone.
 5. **Training.** AdamW with warm-up and cosine decay, ``accelerate`` for many processes or GPUs,
    TensorBoard (``losses/``, ``charts/``), a progress bar, checkpoints (safetensors weights,
    tokenizer, optimizer, scheduler, RNG states, step) that a rerun resumes from.
@@ -120,8 +119,9 @@ class Args:
     rewrite_minutes: float = 0.0
     """minutes of rewrite pretraining after the captions: the model learns the first message of
     the ``--rewrite-suites`` trajectories (the request resolved into literal terms, the tool
-    call), the loss on that message only. A knowledge fact ("the shape of the full Moon") is
-    one token in a trajectory of hundreds, so SFT alone sees each fact too rarely; 0 skips it"""
+    call), the loss on that message only; 0 skips it (the shipped ``tiny-sft``). An experiment: a
+    knowledge fact is one token in a trajectory of hundreds, but 4 minutes of this stage before
+    the 27 of SFT left the tiny model *worse* at the facts (docs/training.md)"""
     rewrite_suites: tuple[str, ...] = ("shapes-wise",)
     """the suites whose first messages the rewrite stage trains on (those whose requests need knowledge)"""
     rewrite_batch_size: int = 16
