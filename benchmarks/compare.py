@@ -35,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import tyro
 
-from benchmarks.report import read_runs, rewrite_resolved
+from benchmarks.report import has_literal_request, read_runs, rewrite_resolved
 
 Metric = Literal["passed", "score", "reward", "outcome", "reflection", "format", "violations", "turns", "rewrite"]
 #: Metrics read from the record's ``reward_components`` rather than the record itself.
@@ -98,10 +98,7 @@ class Comparison:
 def metric_applies(record: Mapping[str, Any], metric: Metric) -> bool:
     """Whether an episode has a value of ``metric``: ``rewrite`` needs a task with a literal
     request (``wise["Explanation"]``, as shapes-wise tasks have); the others apply to every episode."""
-    if metric != "rewrite":
-        return True
-    wise = record.get("wise")
-    return isinstance(wise, Mapping) and isinstance(wise.get("Explanation"), str)
+    return metric != "rewrite" or has_literal_request(record)
 
 
 def metric_value(record: Mapping[str, Any], metric: Metric) -> float:

@@ -377,11 +377,18 @@ def _views(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         return [record]
     views: list[Mapping[str, Any]] = [record, {**record, "benchmark": SHAPES_WISE_TAGS}]
     wise = record.get("wise")
-    if isinstance(wise, Mapping) and isinstance(wise.get("Explanation"), str):
+    if has_literal_request(record):
         views.append({**record, "benchmark": SHAPES_WISE_REWRITES})
     if isinstance(wise, Mapping) and wise.get("heldout_fact") is True:
         views.append({**record, "benchmark": SHAPES_WISE_HELDOUT})
     return views
+
+
+def has_literal_request(record: Mapping[str, Any]) -> bool:
+    """Whether the record's task states its request in literal terms (``wise["Explanation"]``, as
+    shapes-wise tasks do): what :func:`rewrite_resolved` compares the first tool prompt with."""
+    wise = record.get("wise")
+    return isinstance(wise, Mapping) and isinstance(wise.get("Explanation"), str)
 
 
 def first_prompt(record: Mapping[str, Any]) -> str | None:

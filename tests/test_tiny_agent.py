@@ -123,7 +123,7 @@ def test_rewrite_samples_are_each_chats_first_message_once_with_the_loss_on_that
     from examples.train_sft import encode, first_messages
 
     messages, images, trajectory = _teacher_chat()
-    other, other_images, other_trajectory = _teacher_chat(rounds=1)
+    other, other_images, _ = _teacher_chat(rounds=1)
     heads = first_messages([(messages, images), (messages, images), (other, other_images)])
     # The same chat twice is kept once; the 1-round episode's system prompt says so: a chat of its own.
     assert len(heads) == 2 and heads[0] == messages[:3] and heads[1] == other[:3]
