@@ -21,10 +21,12 @@
    (``examples/pretrain_perception.py``, frozen), a projector, a Qwen2 decoder, and a byte-level
    BPE trained here on the teacher's text. ``--base-model`` fine-tunes a Hugging Face VLM instead
    (Qwen2.5-VL), with LoRA from ``peft`` when ``--lora-rank`` > 0: the same code path.
-4. **Caption pretraining** (``--caption-minutes``): first, the model learns to describe one image
-   in the judgments' words (the teacher's descriptions, the loss on them only), as VLMs align
-   their projector on captions before instruction tuning. ``--rewrite-minutes`` (an experiment,
-   off by default) then trains the first message of each knowledge trajectory alone.
+4. **Caption pretraining** (``--caption-steps`` or ``--caption-minutes``): first, the model learns
+   to describe one image in the judgments' words (the teacher's descriptions, the loss on them
+   only), as VLMs align their projector on captions before instruction tuning.
+   ``--rewrite-minutes`` (an experiment, off by default) then trains the first message of each
+   knowledge trajectory alone; ``--first-message-weight`` instead weights that message's tokens
+   inside SFT's own batches.
 5. **Training.** AdamW with warm-up and cosine decay, ``accelerate`` for many processes or GPUs,
    TensorBoard (``losses/``, ``charts/``), a progress bar, checkpoints (safetensors weights,
    tokenizer, optimizer, scheduler, RNG states, step) that a rerun resumes from.
@@ -112,8 +114,12 @@ class Args:
     caption_minutes: float = 0.0
     """minutes of caption pretraining before SFT: the model learns to describe one image in the
     judgments' words (``<judge>image_1 shows 3 red circles (left).``), as VLMs align their
-    projector on captions before instruction tuning; 0 skips it (the shipped ``tiny-sft`` had 7;
-    a pretrained VLM does not need it)"""
+    projector on captions before instruction tuning; 0 skips it unless ``--caption-steps`` is set
+    (a pretrained VLM does not need the stage)"""
+    caption_steps: int = 0
+    """steps of caption pretraining: a budget that reproduces on any machine (the stage stops at
+    whichever of ``--caption-steps`` and ``--caption-minutes`` comes first; 0 = no limit of that kind,
+    both 0 skips the stage)"""
     caption_batch_size: int = 64
     """captions per caption-pretraining step per process"""
     rewrite_minutes: float = 0.0
@@ -126,6 +132,10 @@ class Args:
     """the suites whose first messages the rewrite stage trains on (those whose requests need knowledge)"""
     rewrite_batch_size: int = 16
     """first messages per rewrite-pretraining step per process"""
+    first_message_weight: float = 1.0
+    """loss weight of the tokens of each trajectory's first assistant message (the request
+    rewritten in literal terms, the first tool call) against 1 for the agent's other tokens: a
+    knowledge fact is one token of hundreds, so at 1 its share of the gradient is small"""
     max_len: int = 1024
     """longest trajectory in tokens (longer ones are dropped)"""
     batch_size: int = 16
@@ -313,8 +323,36 @@ def encode(processor: Any, messages: list[dict[str, Any]], images: list[Any]) ->
         if value.dim() >= 2 and value.shape[0] == 1 and value.shape[1] == len(ids):
             extras[key] = value[0].tolist()  # a per-token input (e.g. token types): padded like the ids
         else:
-            extras[key] = value  # image tensors
+            extras[key] = Bytes255.pack(value)  # image tensors (a dataset's images, so kept small)
     return ids, mask, extras
+
+
+@dataclass(frozen=True)
+class Bytes255:
+    """An image tensor whose values are all k/255 (what a processor makes of 8-bit pixels without
+    normalising them), kept as uint8: a quarter of the memory for the thousands of images of a
+    dataset; :meth:`restore` gives back the float tensor bit for bit."""
+
+    data: torch.Tensor
+
+    @staticmethod
+    def pack(value: torch.Tensor) -> torch.Tensor | Bytes255:
+        """``value`` as uint8 if that loses nothing, else ``value`` itself (e.g. normalised pixels)."""
+        if value.dtype != torch.float32 or value.numel() == 0 or value.min() < 0 or value.max() > 1:
+            return value
+        data = torch.round(value * 255).to(torch.uint8)
+        return Bytes255(data) if torch.equal(data.float().div_(255.0), value) else value
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.data.shape
+
+    def restore(self) -> torch.Tensor:
+        return self.data.float().div_(255.0)
+
+
+def unpacked(value: torch.Tensor | Bytes255) -> torch.Tensor:
+    return value.restore() if isinstance(value, Bytes255) else value
 
 
 def chat_of(trajectory: Any) -> tuple[list[dict[str, Any]], list[Any]]:
@@ -458,6 +496,24 @@ def with_lora(model: Any, rank: int) -> Any:
 # ----------------------------------------------------------------------------- training
 
 
+def first_message_tokens(labels: torch.Tensor) -> torch.Tensor:
+    """True on each row's first run of trained tokens: the first assistant message (agent turns
+    are separated by untrained tool and user tokens)."""
+    trained = (labels != -100).long()
+    starts = (trained.diff(dim=1, prepend=torch.zeros_like(trained[:, :1])) == 1).cumsum(dim=1)
+    return (trained == 1) & (starts == 1)
+
+
+def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, first: torch.Tensor, weight: float) -> torch.Tensor:
+    """Next-token cross-entropy over the trained tokens, the ``first`` ones counted ``weight`` times;
+    divided by the number of trained tokens, so the other tokens' gradient is what it was at weight 1."""
+    targets, heavy = labels[:, 1:], first[:, 1:]
+    losses = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets,
+                                               ignore_index=-100, reduction="none")
+    weights = torch.where(heavy, weight, 1.0) * (targets != -100)
+    return (losses * weights).sum() / (targets != -100).sum().clamp(min=1)
+
+
 def batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
     """Indices grouped by similar length (little padding), batches in random order."""
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], rng.random()))
@@ -482,7 +538,7 @@ def collate(samples: list[tuple[list[int], list[int], dict]], pad_id: int) -> di
             for row, (_, _, extras) in enumerate(samples):
                 batch[key][row, : len(extras[key])] = torch.tensor(extras[key])
         else:  # image tensors, in the order the images appear in the batch
-            batch[key] = torch.cat([extras[key] for _, _, extras in samples if key in extras])
+            batch[key] = torch.cat([unpacked(extras[key]) for _, _, extras in samples if key in extras])
     return batch
 
 
@@ -492,7 +548,7 @@ def caption_pretraining(args: Args, accelerator: Any, model: Any, processor: Any
     description only; a 2 % held-out share measures how many captions come out exactly."""
     samples = [encode_caption(processor, *pair) for pair in captions(chats)]
     short_stage(args, accelerator, model, processor, samples, name="caption", minutes=args.caption_minutes,
-                batch_size=args.caption_batch_size, writer=writer)
+                steps=args.caption_steps, batch_size=args.caption_batch_size, writer=writer)
 
 
 def first_messages(chats: list[tuple[list[dict[str, Any]], list[Any]]]) -> list[list[dict[str, Any]]]:
@@ -521,10 +577,11 @@ def rewrite_pretraining(args: Args, accelerator: Any, model: Any, processor: Any
 
 def short_stage(args: Args, accelerator: Any, model: Any, processor: Any,
                 samples: list[tuple[list[int], list[int], dict]], *, name: str, minutes: float, batch_size: int,
-                writer: Any) -> None:
-    """A pretraining stage on short samples before SFT: random batches for ``minutes`` at the peak
-    learning rate after a short warm-up; 2 % of the samples held out, the share of them the model
-    writes exactly printed and logged (``charts/{name}_exact``)."""
+                writer: Any, steps: int = 0) -> None:
+    """A pretraining stage on short samples before SFT: random batches for ``minutes`` or ``steps``
+    (whichever ends first; 0 is no limit of that kind) at the peak learning rate after a short
+    warm-up; 2 % of the samples held out, the share of them the model writes exactly printed and
+    logged (``charts/{name}_exact``)."""
     from tqdm.auto import tqdm
 
     if not samples:
@@ -544,7 +601,8 @@ def short_stage(args: Args, accelerator: Any, model: Any, processor: Any,
     model.train()
     while True:
         # Every process stops at the same step (a process that stopped alone would hang the others).
-        over = torch.tensor(float(time.time() - started >= minutes * 60), device=accelerator.device)
+        over = torch.tensor(float((minutes > 0 and time.time() - started >= minutes * 60)
+                                  or (steps > 0 and step >= steps)), device=accelerator.device)
         if accelerator.reduce(over, "max").item() > 0:
             break
         for group in optimizer.param_groups:  # a short linear warm-up, then the peak rate
@@ -634,7 +692,7 @@ def main(args: Args) -> None:
         step, spent = saved["step"], saved["spent"]
         accelerator.print(f"resumed at step {step}")
     writer = SummaryWriter(str(args.out / "tensorboard")) if accelerator.is_main_process else None
-    if args.caption_minutes > 0 and step == 0:  # a resumed run has had them
+    if (args.caption_minutes > 0 or args.caption_steps > 0) and step == 0:  # a resumed run has had them
         caption_pretraining(args, accelerator, model, processor, chats, writer)
     if args.rewrite_minutes > 0 and step == 0:
         knowledge = [chat for (suite, _), chat in zip(trajectories, chats) if suite in args.rewrite_suites]
@@ -654,7 +712,11 @@ def main(args: Args) -> None:
         batch = collate([samples[i] for i in plan[micro]], pad_id)
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
         with accelerator.accumulate(model):
-            loss = model(**batch).loss
+            if args.first_message_weight == 1.0:
+                loss = model(**batch).loss
+            else:
+                loss = weighted_loss(model(**batch).logits, batch["labels"],
+                                     first_message_tokens(batch["labels"]), args.first_message_weight)
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(trainable, 1.0)
             optimizer.step()

@@ -69,6 +69,24 @@ def test_the_loss_mask_covers_exactly_the_agents_tokens():
     assert processor.slot_token_id not in [t for t, m in zip(ids, mask) if m]
 
 
+def test_a_datasets_images_are_kept_as_bytes_and_come_back_bit_for_bit():
+    from agents.tiny.perception import to_tensor
+    from examples.train_sft import Bytes255, collate, encode
+
+    messages, images, _ = _teacher_chat()
+    from agents.tiny.processor import TinyProcessor, render_chat, train_tokenizer
+
+    processor = TinyProcessor(train_tokenizer([render_chat(messages)] * 3, vocab_size=400))
+    sample = encode(processor, messages, images)
+    packed = sample[2]["pixel_values"]
+    assert isinstance(packed, Bytes255) and packed.data.dtype == torch.uint8
+    batch = collate([sample, sample], processor.tokenizer.pad_token_id)
+    assert torch.equal(batch["pixel_values"], torch.cat([to_tensor(images)] * 2))  # the model sees the same floats
+    normalised = torch.randn(2, 3, 8, 8)  # e.g. a VLM processor's mean/std-normalised pixels: kept as they are
+    assert Bytes255.pack(normalised) is normalised
+    assert Bytes255.pack(torch.full((1, 3), 0.5)).dtype == torch.float32  # 0.5 is not k/255
+
+
 def test_the_template_quotes_tool_names_as_a_tool_call_does_and_older_folders_keep_their_template(tmp_path: Path):
     from agents.tiny.processor import PROCESSOR_FILE, TinyProcessor, render_chat, train_tokenizer
     from examples.train_sft import renamed_tool
@@ -133,6 +151,33 @@ def test_rewrite_samples_are_each_chats_first_message_once_with_the_loss_on_that
     ids, mask, extras = encode(processor, head, [])
     assert processor.tokenizer.decode([t for t, m in zip(ids, mask) if m]) == trajectory.turns[0]["action"] + END + "\n"
     assert "pixel_values" not in extras  # no image is drawn before the first tool call
+
+
+def test_the_first_message_weight_marks_exactly_the_first_agent_message_and_weight_one_is_the_models_loss(
+        tmp_path: Path):
+    import agents.tiny  # noqa: F401  (registers the model type)
+    from agents.tiny.processor import END, render_chat
+    from examples.train_sft import Args, build_tiny, collate, encode, first_message_tokens, weighted_loss
+
+    messages, images, trajectory = _teacher_chat()
+    args = Args(perception=_perception_file(tmp_path), perception_width=16, hidden_size=64, layers=2, heads=2,
+                vocab_size=400)
+    model, processor = build_tiny(args, [render_chat(messages)] * 3)
+    head = messages[:3]  # a shorter sample in the same batch: right padding must not shift its marks
+    samples = [encode(processor, messages, images), encode(processor, head, [])]
+    batch = collate(samples, processor.tokenizer.pad_token_id)
+    first = first_message_tokens(batch["labels"])
+    for row in range(2):
+        marked = batch["input_ids"][row][first[row]].tolist()
+        assert processor.tokenizer.decode(marked) == trajectory.turns[0]["action"] + END + "\n"
+    assert len(trajectory.turns) > 1 and first.sum() < (batch["labels"] != -100).sum()
+
+    logits = model(**batch).logits
+    same = weighted_loss(logits, batch["labels"], first, 1.0)
+    assert same.item() == pytest.approx(model(**batch).loss.item(), rel=1e-5)
+    heavier = weighted_loss(logits, batch["labels"], first, 4.0)
+    without_first = weighted_loss(logits, batch["labels"], first, 0.0)
+    assert heavier.item() > same.item() > without_first.item() > 0  # only the first message's share grows
 
 
 def test_sft_steps_lower_the_loss_and_the_checkpoint_loads_as_an_agent(tmp_path: Path):
@@ -217,11 +262,14 @@ def test_an_interrupted_sft_run_resumes_where_it_stopped(tmp_path: Path, capsys)
     common = {"perception": _perception_file(tmp_path), "perception_width": 16, "episodes": 12, "max_rounds": (1,),
               "hidden_size": 64, "layers": 2, "heads": 2, "vocab_size": 400, "batch_size": 4, "threads": 1,
               "out": tmp_path / "sft"}
-    main(Args(epochs=1, **common))  # 12 trajectories, batches of 4: 3 steps
+    # 12 trajectories, batches of 4: 3 steps, after 2 caption steps, the first messages weighted
+    main(Args(epochs=1, caption_steps=2, first_message_weight=3.0, **common))
+    assert "2 steps in" in capsys.readouterr().out  # the caption stage stopped at its step budget
     first = json.loads((tmp_path / "sft" / "training_state" / "step.json").read_text())
     tokenizer = (tmp_path / "sft" / "tokenizer.json").read_text()
-    main(Args(epochs=2, **common))  # the same run, asked for more: it goes on from step 3
-    assert f"resumed at step {first['step']}" in capsys.readouterr().out
+    main(Args(epochs=2, caption_steps=2, first_message_weight=3.0, **common))  # asked for more: on from step 3
+    output = capsys.readouterr().out
+    assert f"resumed at step {first['step']}" in output and "captions:" not in output  # no second caption stage
     saved = json.loads((tmp_path / "sft" / "sft_args.json").read_text())
     assert first["step"] == 3 and saved["steps"] == 6
     assert (tmp_path / "sft" / "tokenizer.json").read_text() == tokenizer  # the weights' tokenizer, not a new one
