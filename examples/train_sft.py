@@ -634,6 +634,8 @@ def main(args: Args) -> None:
 
     import agents.tiny  # noqa: F401  (registers genagent_tiny with the Auto classes)
 
+    if args.first_message_weight < 0 or args.caption_steps < 0:
+        raise ValueError("--first-message-weight and --caption-steps must be 0 or more")
     torch.set_num_threads(args.threads)
     accelerator = Accelerator(gradient_accumulation_steps=args.grad_accum)
     random.seed(args.seed)

@@ -178,6 +178,10 @@ def test_the_first_message_weight_marks_exactly_the_first_agent_message_and_weig
     heavier = weighted_loss(logits, batch["labels"], first, 4.0)
     without_first = weighted_loss(logits, batch["labels"], first, 0.0)
     assert heavier.item() > same.item() > without_first.item() > 0  # only the first message's share grows
+    from examples.train_sft import main
+
+    with pytest.raises(ValueError, match="first-message-weight"):  # before any teacher episode is played
+        main(Args(first_message_weight=-1.0, out=tmp_path / "never"))
 
 
 def test_sft_steps_lower_the_loss_and_the_checkpoint_loads_as_an_agent(tmp_path: Path):
