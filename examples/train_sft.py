@@ -717,8 +717,9 @@ def main(args: Args) -> None:
             if args.first_message_weight == 1.0:
                 loss = model(**batch).loss
             else:
-                loss = weighted_loss(model(**batch).logits, batch["labels"],
-                                     first_message_tokens(batch["labels"]), args.first_message_weight)
+                labels = batch["labels"]  # kept from the model, which would compute its own loss too
+                logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+                loss = weighted_loss(logits, labels, first_message_tokens(labels), args.first_message_weight)
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(trainable, 1.0)
             optimizer.step()

@@ -71,10 +71,10 @@ def test_the_loss_mask_covers_exactly_the_agents_tokens():
 
 def test_a_datasets_images_are_kept_as_bytes_and_come_back_bit_for_bit():
     from agents.tiny.perception import to_tensor
+    from agents.tiny.processor import TinyProcessor, render_chat, train_tokenizer
     from examples.train_sft import Bytes255, collate, encode
 
     messages, images, _ = _teacher_chat()
-    from agents.tiny.processor import TinyProcessor, render_chat, train_tokenizer
 
     processor = TinyProcessor(train_tokenizer([render_chat(messages)] * 3, vocab_size=400))
     sample = encode(processor, messages, images)
@@ -157,7 +157,7 @@ def test_the_first_message_weight_marks_exactly_the_first_agent_message_and_weig
         tmp_path: Path):
     import agents.tiny  # noqa: F401  (registers the model type)
     from agents.tiny.processor import END, render_chat
-    from examples.train_sft import Args, build_tiny, collate, encode, first_message_tokens, weighted_loss
+    from examples.train_sft import Args, build_tiny, collate, encode, first_message_tokens, main, weighted_loss
 
     messages, images, trajectory = _teacher_chat()
     args = Args(perception=_perception_file(tmp_path), perception_width=16, hidden_size=64, layers=2, heads=2,
@@ -178,7 +178,6 @@ def test_the_first_message_weight_marks_exactly_the_first_agent_message_and_weig
     heavier = weighted_loss(logits, batch["labels"], first, 4.0)
     without_first = weighted_loss(logits, batch["labels"], first, 0.0)
     assert heavier.item() > same.item() > without_first.item() > 0  # only the first message's share grows
-    from examples.train_sft import main
 
     with pytest.raises(ValueError, match="first-message-weight"):  # before any teacher episode is played
         main(Args(first_message_weight=-1.0, out=tmp_path / "never"))
