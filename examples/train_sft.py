@@ -84,8 +84,10 @@ class Args:
     """share of the teacher's tool calls whose prompt is garbled before rendering (a colour, count, half,
     size or shape swapped), so that the images contradict the request often enough that the student
     must read them: judging by copying the request would be right most of the time otherwise"""
-    judge_style: Literal["problems", "checks"] = "checks"
-    """the teacher's comparison after the description: the failed checks' messages, or a verdict per check"""
+    judge_style: Literal["problems", "checks", "lookup"] = "checks"
+    """the teacher's comparison after the description: the failed checks' messages, a verdict per
+    check, or (lookup) the description written name first and each check copying what it says
+    after the group's name before its verdict"""
     base_model: str | None = None
     """a Hugging Face VLM folder to fine-tune instead of building genagent-tiny"""
     lora_rank: int = 0

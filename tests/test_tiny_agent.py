@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -332,6 +333,36 @@ def test_the_checks_judge_style_gives_one_verdict_per_check_in_the_descriptions_
         "star big: yes", "no blue squares: yes"]
 
 
+def test_the_lookup_judge_style_copies_each_groups_evidence_from_a_name_first_description():
+    from agents.tiny.teacher import describe_scene, lookup_phrase, scene_groups
+
+    task = {"include": [{"class": "circle", "count": 2, "color": "red", "region": "left"},
+                        {"class": "star", "count": 1, "size": "smaller", "position": ["right of", 0]},
+                        {"class": "square", "count": 1, "color": "blue"}],
+            "exclude": [{"class": "heart", "count": 1, "color": "green"}]}
+    detections = [{"class": "circle", "color": "red", "area": 100.0, "centroid": (10, 10)},
+                  {"class": "circle", "color": "red", "area": 100.0, "centroid": (20, 100)},
+                  {"class": "circle", "color": "red", "area": 100.0, "centroid": (30, 50)},
+                  {"class": "star", "color": "green", "area": 400.0, "centroid": (100, 100)},
+                  {"class": "star", "color": "pink", "area": 100.0, "centroid": (30, 30)}]
+    assert describe_scene(detections) == (
+        "3 small red circles (left), 1 big green star (right, bottom), 1 small pink star (left, top)")
+    assert describe_scene(detections, key_first=True) == (
+        "red circle ×3 small (left), green star ×1 big (right, bottom), pink star ×1 small (left, top)")
+    checks = [{"check": "count", "item": 0, "ok": False}, {"check": "region", "item": 0, "ok": True},
+              {"check": "count", "item": 1, "ok": False}, {"check": "position", "item": 1, "ok": True},
+              {"check": "size", "item": 1, "ok": False}, {"check": "count", "item": 2, "ok": False},
+              {"check": "exclude", "item": 0, "ok": True}]
+    groups = scene_groups(detections)
+    # Each check repeats what the description says after the group's name, so the verdict compares
+    # two things side by side; a name the description lacks is seen ×0; no colour sums the colours.
+    assert [lookup_phrase(c, task, groups) for c in checks] == [
+        "red circle ×3 small (left), want ×2: no", "red circle ×3 small (left), want left: yes",
+        "star ×2, want ×1: no", "star right of red circles: yes", "star ×2, want small: no",
+        "blue square ×0, want ×1: no", "green heart ×0, want ×0: yes"]
+    assert describe_scene([], key_first=True) == "nothing"
+
+
 def test_the_teacher_writes_either_judge_style_and_refuses_others():
     import gymnasium as gym
 
@@ -339,7 +370,7 @@ def test_the_teacher_writes_either_judge_style_and_refuses_others():
     from agents.tiny.teacher import DescribeFirstTeacher
 
     env = gym.make("genagent_env:GenAgent-v0", max_rounds=2, privileged=True)
-    for style, marker in (("checks", "Checks: "), ("problems", "It does not match: ")):
+    for style, marker in (("checks", "Checks: "), ("lookup", "Checks: "), ("problems", "It does not match: ")):
         judged = []
         for seed in range(6):
             teacher = DescribeFirstTeacher(judge_style=style)
@@ -348,6 +379,10 @@ def test_the_teacher_writes_either_judge_style_and_refuses_others():
         assert judged and all(" shows " in text for text in judged)
         failed = [text for text in judged if "does not match" in text]
         assert failed and all(marker in text for text in (failed if style == "problems" else judged))
+        assert all(("×" in text) == (style == "lookup") for text in judged)  # the name-first description
+        if style == "lookup":  # the rounds used stand right before the choice of retrying or submitting
+            assert all(re.search(r"It does not match \(round [12] of 2\)\.</judge>", text) for text in failed)
+            assert any("(round 2 of 2).</judge><answer>image_" in text for text in failed)
     with pytest.raises(ValueError, match="judge_style"):
         DescribeFirstTeacher(judge_style="vibes")  # type: ignore[arg-type]
 

@@ -13,7 +13,10 @@ the student sees:
   (:func:`problems`), which the student learns to find by comparing its description with the
   request it rewrote; with ``judge_style="checks"`` the request checked item by item, one short
   verdict per check (:func:`check_phrase`: ``"1 red square: 0 no"``, ``"ring left: yes"``), then the
-  verdict on the whole;
+  verdict on the whole; with ``judge_style="lookup"`` the description names each group first
+  (``"red square ×2 (left)"``) and each check copies what the description says after the group's
+  name before its verdict (:func:`lookup_phrase`: ``"red square ×2 (left), want ×1: no"``), and a
+  failed image's verdict ends with the rounds used (``"(round 1 of 2)"``);
 - then ``<answer>done</answer>`` when the image matches, a refined rewrite that restates what
   failed when a tool call is left, or the image with the fewest problems when none is.
 """
@@ -35,15 +38,15 @@ from genagent_env.tasks.wording import item_noun
 SIZE_RATIO = 1.5
 
 
-def describe_scene(detections: Sequence[Mapping[str, Any]], width: int = 128, height: int = 128) -> str:
-    """``"3 red circles (left, top), 1 big blue star (right)"``: the groups of one shape and colour,
-    most objects first (ties in shape, then colour order), with the halves every object of the
-    group is in and ``big``/``small`` when its mean area differs clearly from the other groups'."""
+def scene_groups(detections: Sequence[Mapping[str, Any]], width: int = 128, height: int = 128
+                 ) -> list[tuple[str, str, int, str, list[str]]]:
+    """The groups of objects of one shape and colour as ``(shape, colour, count, size, halves)``,
+    most objects first (ties in shape, then colour order): ``size`` is ``"big"``/``"small"`` when the
+    group's mean area differs clearly from the other groups', ``halves`` those every object of the
+    group is in."""
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for obj in detections:
         groups.setdefault((str(obj["class"]), str(obj.get("color") or "")), []).append(obj)
-    if not groups:
-        return "nothing"
 
     def rank(words: tuple[str, str]) -> tuple[int, int, str, int, str]:
         # ShapesWorld's class order (the student's slot order); other detectors' classes by name.
@@ -54,22 +57,50 @@ def describe_scene(detections: Sequence[Mapping[str, Any]], width: int = 128, he
 
     order = sorted(groups, key=rank)
     areas = {k: sum(float(o["area"]) for o in groups[k]) / len(groups[k]) for k in order}
-    parts = []
+    out = []
     for key in order:
         objs = groups[key]
         others = [areas[k] for k in order if k != key]
         size = ""
         if others:
             ratio = areas[key] / max(median(others), 1.0)
-            size = "big " if ratio >= SIZE_RATIO else "small " if ratio <= 1 / SIZE_RATIO else ""
+            size = "big" if ratio >= SIZE_RATIO else "small" if ratio <= 1 / SIZE_RATIO else ""
         xs = [float(o["centroid"][0]) for o in objs]
         ys = [float(o["centroid"][1]) for o in objs]
         halves = [h for h, ok in (("left", max(xs) < width / 2), ("right", min(xs) >= width / 2),
                                   ("top", max(ys) < height / 2), ("bottom", min(ys) >= height / 2)) if ok]
+        out.append((key[0], key[1], len(objs), size, halves))
+    return out
+
+
+def describe_scene(detections: Sequence[Mapping[str, Any]], width: int = 128, height: int = 128,
+                   key_first: bool = False) -> str:
+    """``"3 red circles (left, top), 1 big blue star (right)"``: the :func:`scene_groups` in words.
+    With ``key_first`` each group's shape and colour come before what is seen of them,
+    ``"red circle ×3 (left, top), blue star ×1 big (right)"``, so that a later check can look a
+    group up by its name and copy what follows it."""
+    groups = scene_groups(detections, width, height)
+    if not groups:
+        return "nothing"
+    if key_first:
+        return ", ".join(f"{group_key(shape, colour)}{group_evidence(count, size, halves)}"
+                         for shape, colour, count, size, halves in groups)
+    parts = []
+    for shape, colour, count, size, halves in groups:
         where = f" ({', '.join(halves)})" if halves else ""
-        colour = f"{key[1]} " if key[1] else ""
-        parts.append(f"{len(objs)} {size}{colour}{plural(key[0], len(objs))}{where}")
+        parts.append(f"{count} {size + ' ' if size else ''}{colour + ' ' if colour else ''}"
+                     f"{plural(shape, count)}{where}")
     return ", ".join(parts)
+
+
+def group_key(shape: str, colour: str = "") -> str:
+    """A group's name in a key-first description and in the ``lookup`` checks: ``"red circle"``."""
+    return f"{colour} {shape}" if colour else shape
+
+
+def group_evidence(count: int, size: str = "", halves: Sequence[str] = ()) -> str:
+    """What a key-first description says after a group's name: ``" ×3 big (left, top)"``."""
+    return f" ×{count}{' ' + size if size else ''}{' (' + ', '.join(halves) + ')' if halves else ''}"
 
 
 #: The halves' words in the descriptions, for the checklist's region names.
@@ -106,6 +137,32 @@ def check_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
     return f"{check.get('message', kind)}: {verdict}"  # a scorer's own check kinds, by their message
 
 
+def lookup_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
+                  groups: Sequence[tuple[str, str, int, str, Sequence[str]]]) -> str:
+    """One verifier check written as a lookup in a key-first description, then the verdict:
+    the group's name, what the description says after it (``×0`` when it is not there), what the
+    request wants, and ``yes``/``no`` — ``"red circle ×3 (left), want ×2: no"``,
+    ``"red circle ×3 (left), want left: yes"``, ``"blue star ×1 big (right), want small: no"``,
+    ``"blue square ×0, want ×0: yes"`` (an excluded object). A group named without a colour counts
+    every colour (``"star ×2, want ×1: no"``); a relation between two groups is written as by
+    :func:`check_phrase`, since halves cannot show it."""
+    kind = check.get("check")
+    if kind not in ("count", "region", "size", "exclude"):
+        return check_phrase(check, task, [])
+    verdict = "yes" if check.get("ok") else "no"
+    item = (task.get("exclude") or [])[int(check["item"])] if kind == "exclude" else task["include"][int(check["item"])]
+    shape, colour = str(item["class"]), str(item.get("color") or "")
+    matched = [g for g in groups if g[0] == shape and (not colour or g[1] == colour)]
+    if colour and matched:
+        evidence = group_evidence(*matched[0][2:])
+    else:  # not in the description, or summed over its colours
+        evidence = group_evidence(sum(g[2] for g in matched))
+    want = {"count": f"×{int(item.get('count', 1))}", "exclude": "×0",
+            "region": _HALF_WORDS.get(str(item.get("region")), str(item.get("region"))),
+            "size": _SIZE_WORDS.get(str(item.get("size")), str(item.get("size")))}[str(kind)]
+    return f"{group_key(shape, colour)}{evidence}, want {want}: {verdict}"
+
+
 def problems(score: Score) -> list[str]:
     """The failed checks' messages, without an exclude check that repeats a failed count."""
     checks = score.details.get("checks", [])
@@ -116,8 +173,13 @@ def problems(score: Score) -> list[str]:
 
 #: How the teacher writes the comparison after the description: the verifier's messages for what
 #: failed (``"problems"``: ``It does not match: expected exactly 1 red square, found 0.``), or one
-#: short verdict per check (``"checks"``: ``Checks: 3 black crosses: 3 yes; 1 red square: 0 no.``).
-JudgeStyle = Literal["problems", "checks"]
+#: short verdict per check (``"checks"``: ``Checks: 3 black crosses: 3 yes; 1 red square: 0 no.``),
+#: or the description written key first and each check as a lookup in it (``"lookup"``:
+#: ``image_1 shows black cross ×3 (left). Checks: black cross ×3 (left), want ×3: yes; red square ×0,
+#: want ×1: no. It does not match (round 1 of 2).``): a causal model reads a group's count after its
+#: name there, and copies it; the rounds used, written next to the choice between retrying and
+#: submitting, are what that choice depends on.
+JudgeStyle = Literal["problems", "checks", "lookup"]
 
 
 class DescribeFirstTeacher(Agent):
@@ -132,8 +194,8 @@ class DescribeFirstTeacher(Agent):
     privileged = True
 
     def __init__(self, scorer: str | Any = "shapes", judge_style: JudgeStyle = "problems") -> None:
-        if judge_style not in ("problems", "checks"):
-            raise ValueError(f"judge_style must be 'problems' or 'checks', got {judge_style!r}")
+        if judge_style not in ("problems", "checks", "lookup"):
+            raise ValueError(f"judge_style must be 'problems', 'checks' or 'lookup', got {judge_style!r}")
         self.scorer = make_scorer(scorer)
         self.judge_style = judge_style
 
@@ -148,15 +210,21 @@ class DescribeFirstTeacher(Agent):
         scores = self.scorer.score(list(images), [task] * len(images))
         latest = scores[-1]
         detected = latest.details.get("detected", [])
-        seen = describe_scene(detected, *images[-1].size)
+        seen = describe_scene(detected, *images[-1].size, key_first=self.judge_style == "lookup")
         k = len(images)
         described = f"<judge>image_{k} shows {seen}."
+        checks = latest.details.get("checks", [])
         if self.judge_style == "checks":
-            checks = latest.details.get("checks", [])
             described += f" Checks: {'; '.join(check_phrase(c, task, detected) for c in checks)}."
+        elif self.judge_style == "lookup":
+            groups = scene_groups(detected, *images[-1].size)
+            described += f" Checks: {'; '.join(lookup_phrase(c, task, groups) for c in checks)}."
         if latest.passed:
             return f"{described} It matches the request.</judge><answer>done</answer>"
-        if self.judge_style == "checks":
+        if self.judge_style == "lookup":
+            # The rounds used, copied from the tool turn, right before the choice they decide.
+            judge = f"{described} It does not match (round {info['round']} of {info['max_rounds']}).</judge>"
+        elif self.judge_style == "checks":
             judge = f"{described} It does not match.</judge>"
         else:
             judge = f"{described} It does not match: {'; '.join(problems(latest))}.</judge>"
@@ -168,4 +236,5 @@ class DescribeFirstTeacher(Agent):
         return judge + f"<answer>image_{best + 1}</answer>"
 
 
-__all__ = ["DescribeFirstTeacher", "JudgeStyle", "check_phrase", "describe_scene", "problems"]
+__all__ = ["DescribeFirstTeacher", "JudgeStyle", "check_phrase", "describe_scene", "group_evidence", "group_key",
+           "lookup_phrase", "problems", "scene_groups"]
