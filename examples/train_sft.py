@@ -88,6 +88,10 @@ class Args:
     """the teacher's comparison after the description: the failed checks' messages, a verdict per
     check, or (lookup) the description written name first and each check copying what it says
     after the group's name before its verdict"""
+    note_rounds: bool = False
+    """the teacher ends a failed image's verdict with the rounds used (``It does not match (round 2
+    of 2).``), copied from the tool turn, right before the choice it decides: retry, or submit when
+    no round is left"""
     base_model: str | None = None
     """a Hugging Face VLM folder to fine-tune instead of building genagent-tiny"""
     lora_rank: int = 0
@@ -282,7 +286,7 @@ def teacher_trajectories(args: Args) -> list[tuple[str, Any]]:
             n_tasks = len(envs.config.tasks)
             specs = [EpisodeSpec(seed=rng.randrange(2**31), options={"task_index": rng.randrange(n_tasks)})
                      for _ in range(count)]
-            teacher = DescribeFirstTeacher(envs.config.scorer, args.judge_style)
+            teacher = DescribeFirstTeacher(envs.config.scorer, args.judge_style, args.note_rounds)
             for _, trajectory in stream_episodes(envs, teacher, specs):
                 scores = [s["score"] for s in trajectory.scores]
                 if any(later < earlier for earlier, later in zip(scores, scores[1:])):

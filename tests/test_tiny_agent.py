@@ -373,16 +373,18 @@ def test_the_teacher_writes_either_judge_style_and_refuses_others():
     for style, marker in (("checks", "Checks: "), ("lookup", "Checks: "), ("problems", "It does not match: ")):
         judged = []
         for seed in range(6):
-            teacher = DescribeFirstTeacher(judge_style=style)
+            teacher = DescribeFirstTeacher(judge_style=style, note_rounds=style == "lookup")
             trajectory = run_episode(env, teacher, seed=seed, options={"task_index": 40})
             judged += [t["action"] for t in trajectory.turns if t["action"].startswith("<judge>")]
         assert judged and all(" shows " in text for text in judged)
         failed = [text for text in judged if "does not match" in text]
         assert failed and all(marker in text for text in (failed if style == "problems" else judged))
         assert all(("×" in text) == (style == "lookup") for text in judged)  # the name-first description
-        if style == "lookup":  # the rounds used stand right before the choice of retrying or submitting
+        if style == "lookup":  # note_rounds: the rounds used stand right before the choice of retrying or submitting
             assert all(re.search(r"It does not match \(round [12] of 2\)\.</judge>", text) for text in failed)
             assert any("(round 2 of 2).</judge><answer>image_" in text for text in failed)
+        else:
+            assert not any("(round" in text for text in judged)
     with pytest.raises(ValueError, match="judge_style"):
         DescribeFirstTeacher(judge_style="vibes")  # type: ignore[arg-type]
 

@@ -15,8 +15,8 @@ the student sees:
   verdict per check (:func:`check_phrase`: ``"1 red square: 0 no"``, ``"ring left: yes"``), then the
   verdict on the whole; with ``judge_style="lookup"`` the description names each group first
   (``"red square ×2 (left)"``) and each check copies what the description says after the group's
-  name before its verdict (:func:`lookup_phrase`: ``"red square ×2 (left), want ×1: no"``), and a
-  failed image's verdict ends with the rounds used (``"(round 1 of 2)"``);
+  name before its verdict (:func:`lookup_phrase`: ``"red square ×2 (left), want ×1: no"``); with
+  ``note_rounds`` a failed image's verdict ends with the rounds used (``"(round 1 of 2)"``);
 - then ``<answer>done</answer>`` when the image matches, a refined rewrite that restates what
   failed when a tool call is left, or the image with the fewest problems when none is.
 """
@@ -176,9 +176,7 @@ def problems(score: Score) -> list[str]:
 #: short verdict per check (``"checks"``: ``Checks: 3 black crosses: 3 yes; 1 red square: 0 no.``),
 #: or the description written key first and each check as a lookup in it (``"lookup"``:
 #: ``image_1 shows black cross ×3 (left). Checks: black cross ×3 (left), want ×3: yes; red square ×0,
-#: want ×1: no. It does not match (round 1 of 2).``): a causal model reads a group's count after its
-#: name there, and copies it; the rounds used, written next to the choice between retrying and
-#: submitting, are what that choice depends on.
+#: want ×1: no.``): a causal model reads a group's count after its name there, and copies it.
 JudgeStyle = Literal["problems", "checks", "lookup"]
 
 
@@ -188,16 +186,20 @@ class DescribeFirstTeacher(Agent):
     Args:
         scorer: The verifier that judges each image (its detections are the description's source).
         judge_style: How the comparison with the request is written (:data:`JudgeStyle`).
+        note_rounds: End a failed image's verdict with the rounds used, ``(round 1 of 2)``, copied
+            from the tool turn next to the choice it decides (retry, or submit when none is left).
     """
 
     name = "describe-first-teacher"
     privileged = True
 
-    def __init__(self, scorer: str | Any = "shapes", judge_style: JudgeStyle = "problems") -> None:
+    def __init__(self, scorer: str | Any = "shapes", judge_style: JudgeStyle = "problems",
+                 note_rounds: bool = False) -> None:
         if judge_style not in ("problems", "checks", "lookup"):
             raise ValueError(f"judge_style must be 'problems', 'checks' or 'lookup', got {judge_style!r}")
         self.scorer = make_scorer(scorer)
         self.judge_style = judge_style
+        self.note_rounds = note_rounds
 
     def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> str:
         task = info.get("task")
@@ -221,13 +223,12 @@ class DescribeFirstTeacher(Agent):
             described += f" Checks: {'; '.join(lookup_phrase(c, task, groups) for c in checks)}."
         if latest.passed:
             return f"{described} It matches the request.</judge><answer>done</answer>"
-        if self.judge_style == "lookup":
-            # The rounds used, copied from the tool turn, right before the choice they decide.
-            judge = f"{described} It does not match (round {info['round']} of {info['max_rounds']}).</judge>"
-        elif self.judge_style == "checks":
-            judge = f"{described} It does not match.</judge>"
+        # The rounds used, copied from the tool turn, right before the choice they decide.
+        rounds = f" (round {info['round']} of {info['max_rounds']})" if self.note_rounds else ""
+        if self.judge_style in ("checks", "lookup"):
+            judge = f"{described} It does not match{rounds}.</judge>"
         else:
-            judge = f"{described} It does not match: {'; '.join(problems(latest))}.</judge>"
+            judge = f"{described} It does not match: {'; '.join(problems(latest))}{rounds}.</judge>"
         rounds_left = int(info["max_rounds"]) - int(info["round"])
         if rounds_left > 0:
             failed = [c for c in latest.details.get("checks", []) if not c.get("ok")]
