@@ -143,8 +143,9 @@ def lookup_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
     the group's name, what the description says after it (``×0`` when it is not there), what the
     request wants, and ``yes``/``no`` — ``"red circle ×3 (left), want ×2: no"``,
     ``"red circle ×3 (left), want left: yes"``, ``"blue star ×1 big (right), want small: no"``,
-    ``"blue square ×0, want ×0: yes"`` (an excluded object). A group named without a colour counts
-    every colour (``"star ×2, want ×1: no"``); a relation between two groups is written as by
+    ``"blue square ×0, want ×0: yes"`` (an excluded object). An item named without a colour counts
+    every colour's group and shows only that count (``"star ×2, want ×1: no"``, and for a region
+    or size check too: it has no one group's halves or size to copy); a relation between two groups is written as by
     :func:`check_phrase`, since halves cannot show it."""
     kind = check.get("check")
     if kind not in ("count", "region", "size", "exclude"):
@@ -212,14 +213,15 @@ class DescribeFirstTeacher(Agent):
         scores = self.scorer.score(list(images), [task] * len(images))
         latest = scores[-1]
         detected = latest.details.get("detected", [])
-        seen = describe_scene(detected, *images[-1].size, key_first=self.judge_style == "lookup")
+        width, height = images[-1].size
+        seen = describe_scene(detected, width, height, key_first=self.judge_style == "lookup")
         k = len(images)
         described = f"<judge>image_{k} shows {seen}."
         checks = latest.details.get("checks", [])
         if self.judge_style == "checks":
             described += f" Checks: {'; '.join(check_phrase(c, task, detected) for c in checks)}."
         elif self.judge_style == "lookup":
-            groups = scene_groups(detected, *images[-1].size)
+            groups = scene_groups(detected, width, height)
             described += f" Checks: {'; '.join(lookup_phrase(c, task, groups) for c in checks)}."
         if latest.passed:
             return f"{described} It matches the request.</judge><answer>done</answer>"
