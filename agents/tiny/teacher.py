@@ -145,8 +145,8 @@ def lookup_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
     ``"red circle ×3 (left), want left: yes"``, ``"blue star ×1 big (right), want small: no"``,
     ``"blue square ×0, want ×0: yes"`` (an excluded object). An item named without a colour counts
     every colour's group and shows only that count (``"star ×2, want ×1: no"``, and for a region
-    or size check too: it has no one group's halves or size to copy); a relation between two groups is written as by
-    :func:`check_phrase`, since halves cannot show it."""
+    or size check too: it has no one group's halves or size to copy); a relation between two
+    groups is written as by :func:`check_phrase`, since halves cannot show it."""
     kind = check.get("check")
     if kind not in ("count", "region", "size", "exclude"):
         return check_phrase(check, task, [])
