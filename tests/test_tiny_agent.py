@@ -331,10 +331,13 @@ def test_the_checks_judge_style_gives_one_verdict_per_check_in_the_descriptions_
     assert [check_phrase(c, task, detections) for c in checks] == [
         "2 red circles: 3 no", "red circles left: yes", "1 star: 1 yes", "star right of red circles: no",
         "star big: yes", "no blue squares: yes"]
+    # An exact count excludes one more than it asks for: the check says so, not "no circles".
+    exact = {"include": [{"class": "circle", "count": 3}], "exclude": [{"class": "circle", "count": 4}]}
+    assert check_phrase({"check": "exclude", "item": 0, "ok": True}, exact, detections) == "fewer than 4 circles: yes"
 
 
 def test_the_lookup_judge_style_copies_each_groups_evidence_from_a_name_first_description():
-    from agents.tiny.teacher import describe_scene, lookup_phrase, scene_groups
+    from agents.tiny.teacher import adjacent_phrase, describe_scene, lookup_phrase, scene_groups
 
     task = {"include": [{"class": "circle", "count": 2, "color": "red", "region": "left"},
                         {"class": "star", "count": 1, "size": "smaller", "position": ["right of", 0]},
@@ -361,6 +364,15 @@ def test_the_lookup_judge_style_copies_each_groups_evidence_from_a_name_first_de
         "star ×2, want ×1: no", "star right of red circles: yes", "star ×2, want small: no",
         "blue square ×0, want ×1: no", "green heart ×0, want ×0: yes"]
     assert describe_scene([], key_first=True) == "nothing"
+    # adjacent: the wanted value first, then the name and what follows it (a count: only the count).
+    assert [adjacent_phrase(c, task, groups) for c in checks] == [
+        "×2 red circle ×3: no", "left red circle ×3 small (left): yes", "×1 star ×2: no",
+        "star right of red circles: yes", "small star ×2: no", "×1 blue square ×0: no", "×0 green heart ×0: yes"]
+    exact = {"include": [{"class": "circle", "count": 3, "color": "red"}],
+             "exclude": [{"class": "circle", "count": 4, "color": "red"}]}
+    allowed = {"check": "exclude", "item": 0, "ok": True}
+    assert adjacent_phrase(allowed, exact, groups) == "<4 red circle ×3: yes"
+    assert lookup_phrase(allowed, exact, groups) == "red circle ×3 small (left), want <4: yes"
 
 
 def test_the_teacher_writes_either_judge_style_and_refuses_others():
@@ -370,7 +382,8 @@ def test_the_teacher_writes_either_judge_style_and_refuses_others():
     from agents.tiny.teacher import DescribeFirstTeacher
 
     env = gym.make("genagent_env:GenAgent-v0", max_rounds=2, privileged=True)
-    for style, marker in (("checks", "Checks: "), ("lookup", "Checks: "), ("problems", "It does not match: ")):
+    for style, marker in (("checks", "Checks: "), ("lookup", "Checks: "), ("adjacent", "Checks: "),
+                          ("problems", "It does not match: ")):
         judged = []
         for seed in range(6):
             teacher = DescribeFirstTeacher(judge_style=style, note_rounds=style == "lookup")
@@ -379,7 +392,7 @@ def test_the_teacher_writes_either_judge_style_and_refuses_others():
         assert judged and all(" shows " in text for text in judged)
         failed = [text for text in judged if "does not match" in text]
         assert failed and all(marker in text for text in (failed if style == "problems" else judged))
-        assert all(("×" in text) == (style == "lookup") for text in judged)  # the name-first description
+        assert all(("×" in text) == (style in ("lookup", "adjacent")) for text in judged)  # name-first descriptions
         if style == "lookup":  # note_rounds: the rounds used stand right before the choice of retrying or submitting
             assert all(re.search(r"It does not match \(round [12] of 2\)\.</judge>", text) for text in failed)
             assert any("(round 2 of 2).</judge><answer>image_" in text for text in failed)

@@ -113,11 +113,14 @@ def check_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
                  detections: Sequence[Mapping[str, Any]]) -> str:
     """One verifier check as a short verdict in the description's words: ``"2 red circles: 3 no"``
     (asked, found, verdict), ``"ring left: yes"``, ``"cross left of star: no"``, ``"cross small: no"``,
-    ``"no blue stars: yes"``."""
+    ``"no blue stars: yes"``, ``"fewer than 4 rings: yes"`` (an exact count of 3 excludes a fourth)."""
     verdict = "yes" if check.get("ok") else "no"
     kind = check.get("check")
     if kind == "exclude":
         item = (task.get("exclude") or [])[int(check["item"])]
+        limit = int(item.get("count", 1))  # fewer than this many are allowed
+        if limit > 1:
+            return f"fewer than {limit} {item_noun(item, limit)}: {verdict}"
         return f"no {item_noun(item, 2)}: {verdict}"
     item = task["include"][int(check["item"])]
     want = int(item.get("count", 1))
@@ -143,7 +146,8 @@ def lookup_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
     the group's name, what the description says after it (``×0`` when it is not there), what the
     request wants, and ``yes``/``no`` — ``"red circle ×3 (left), want ×2: no"``,
     ``"red circle ×3 (left), want left: yes"``, ``"blue star ×1 big (right), want small: no"``,
-    ``"blue square ×0, want ×0: yes"`` (an excluded object). An item named without a colour counts
+    ``"blue square ×0, want ×0: yes"`` (an excluded object; ``want <3`` when fewer than 3 are
+    allowed). An item named without a colour counts
     every colour's group and shows only that count (``"star ×2, want ×1: no"``, and for a region
     or size check too: it has no one group's halves or size to copy); a relation between two
     groups is written as by :func:`check_phrase`, since halves cannot show it."""
@@ -158,10 +162,46 @@ def lookup_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
         evidence = group_evidence(*matched[0][2:])
     else:  # not in the description, or summed over its colours
         evidence = group_evidence(sum(g[2] for g in matched))
-    want = {"count": f"×{int(item.get('count', 1))}", "exclude": "×0",
+    want = {"count": f"×{int(item.get('count', 1))}", "exclude": excluded_count(item),
             "region": _HALF_WORDS.get(str(item.get("region")), str(item.get("region"))),
             "size": _SIZE_WORDS.get(str(item.get("size")), str(item.get("size")))}[str(kind)]
     return f"{group_key(shape, colour)}{evidence}, want {want}: {verdict}"
+
+
+def excluded_count(item: Mapping[str, Any]) -> str:
+    """What an exclude item allows, in a check's words: ``"×0"`` (none), or ``"<3"`` (fewer than 3:
+    an exact-count task excludes one more than it asks for)."""
+    limit = int(item.get("count", 1))
+    return "×0" if limit <= 1 else f"<{limit}"
+
+
+def adjacent_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
+                    groups: Sequence[tuple[str, str, int, str, Sequence[str]]]) -> str:
+    """One verifier check written as what the request wants, then the group's name and what a
+    key-first description says after that name, then the verdict: ``"×2 red circle ×3: no"``,
+    ``"×0 blue square ×0: yes"`` (an excluded object; ``"<9 ring ×8: yes"`` when fewer than 9 are
+    allowed), ``"left red circle ×3 small (left): yes"``,
+    ``"small blue star ×1 big (right): no"``. What follows the name is copied from the
+    description (for a count, only the count), so a count's verdict compares two values a fixed
+    few tokens apart. An item named without a colour counts every colour's group and shows only
+    that count (``"×1 star ×2: no"``, ``"left star ×2: no"``); a relation between two groups is
+    written as by :func:`check_phrase`, since halves cannot show it."""
+    kind = check.get("check")
+    if kind not in ("count", "region", "size", "exclude"):
+        return check_phrase(check, task, [])
+    verdict = "yes" if check.get("ok") else "no"
+    item = (task.get("exclude") or [])[int(check["item"])] if kind == "exclude" else task["include"][int(check["item"])]
+    shape, colour = str(item["class"]), str(item.get("color") or "")
+    matched = [g for g in groups if g[0] == shape and (not colour or g[1] == colour)]
+    count = sum(g[2] for g in matched)
+    if kind in ("count", "exclude"):
+        want = f"×{int(item.get('count', 1))}" if kind == "count" else excluded_count(item)
+        seen = group_evidence(count)
+    else:
+        want = (_HALF_WORDS.get(str(item.get("region")), str(item.get("region"))) if kind == "region"
+                else _SIZE_WORDS.get(str(item.get("size")), str(item.get("size"))))
+        seen = group_evidence(*matched[0][2:]) if colour and matched else group_evidence(count)
+    return f"{want} {group_key(shape, colour)}{seen}: {verdict}"
 
 
 def problems(score: Score) -> list[str]:
@@ -177,8 +217,10 @@ def problems(score: Score) -> list[str]:
 #: short verdict per check (``"checks"``: ``Checks: 3 black crosses: 3 yes; 1 red square: 0 no.``),
 #: or the description written key first and each check as a lookup in it (``"lookup"``:
 #: ``image_1 shows black cross ×3 (left). Checks: black cross ×3 (left), want ×3: yes; red square ×0,
-#: want ×1: no.``): a causal model reads a group's count after its name there, and copies it.
-JudgeStyle = Literal["problems", "checks", "lookup"]
+#: want ×1: no.``): a causal model reads a group's count after its name there, and copies it;
+#: or the same description with each check's wanted and seen values side by side (``"adjacent"``:
+#: ``Checks: ×3 black cross ×3: yes; ×1 red square ×0: no.``).
+JudgeStyle = Literal["problems", "checks", "lookup", "adjacent"]
 
 
 class DescribeFirstTeacher(Agent):
@@ -196,8 +238,8 @@ class DescribeFirstTeacher(Agent):
 
     def __init__(self, scorer: str | Any = "shapes", judge_style: JudgeStyle = "problems",
                  note_rounds: bool = False) -> None:
-        if judge_style not in ("problems", "checks", "lookup"):
-            raise ValueError(f"judge_style must be 'problems', 'checks' or 'lookup', got {judge_style!r}")
+        if judge_style not in ("problems", "checks", "lookup", "adjacent"):
+            raise ValueError(f"judge_style must be 'problems', 'checks', 'lookup' or 'adjacent', got {judge_style!r}")
         self.scorer = make_scorer(scorer)
         self.judge_style = judge_style
         self.note_rounds = note_rounds
@@ -214,30 +256,31 @@ class DescribeFirstTeacher(Agent):
         latest = scores[-1]
         detected = latest.details.get("detected", [])
         width, height = images[-1].size
-        seen = describe_scene(detected, width, height, key_first=self.judge_style == "lookup")
+        seen = describe_scene(detected, width, height, key_first=self.judge_style in ("lookup", "adjacent"))
         k = len(images)
         described = f"<judge>image_{k} shows {seen}."
         checks = latest.details.get("checks", [])
         if self.judge_style == "checks":
             described += f" Checks: {'; '.join(check_phrase(c, task, detected) for c in checks)}."
-        elif self.judge_style == "lookup":
+        elif self.judge_style in ("lookup", "adjacent"):
             groups = scene_groups(detected, width, height)
-            described += f" Checks: {'; '.join(lookup_phrase(c, task, groups) for c in checks)}."
+            phrase = lookup_phrase if self.judge_style == "lookup" else adjacent_phrase
+            described += f" Checks: {'; '.join(phrase(c, task, groups) for c in checks)}."
         if latest.passed:
             return f"{described} It matches the request.</judge><answer>done</answer>"
         # The rounds used, copied from the tool turn, right before the choice they decide.
         rounds = f" (round {info['round']} of {info['max_rounds']})" if self.note_rounds else ""
-        if self.judge_style in ("checks", "lookup"):
+        if self.judge_style != "problems":
             judge = f"{described} It does not match{rounds}.</judge>"
         else:
             judge = f"{described} It does not match: {'; '.join(problems(latest))}{rounds}.</judge>"
         rounds_left = int(info["max_rounds"]) - int(info["round"])
         if rounds_left > 0:
-            failed = [c for c in latest.details.get("checks", []) if not c.get("ok")]
+            failed = [c for c in checks if not c.get("ok")]
             return judge + tool_call(tool, explicit_prompt(task, failed))
         best = max(range(k), key=lambda i: (scores[i].score, i))
         return judge + f"<answer>image_{best + 1}</answer>"
 
 
-__all__ = ["DescribeFirstTeacher", "JudgeStyle", "check_phrase", "describe_scene", "group_evidence", "group_key",
-           "lookup_phrase", "problems", "scene_groups"]
+__all__ = ["DescribeFirstTeacher", "JudgeStyle", "adjacent_phrase", "check_phrase", "describe_scene", "excluded_count",
+           "group_evidence", "group_key", "lookup_phrase", "problems", "scene_groups"]
