@@ -402,6 +402,46 @@ def test_the_teacher_writes_either_judge_style_and_refuses_others():
         DescribeFirstTeacher(judge_style="vibes")  # type: ignore[arg-type]
 
 
+def test_a_perturbed_scene_differs_in_one_way_and_its_judgment_follows_the_changed_scene():
+    import random
+
+    from agents.tiny.teacher import PERTURBATIONS, judgment, perturb_scene, scene_groups
+    from genagent_env.shapes.verifier import evaluate
+
+    task = {"include": [{"class": "circle", "color": "red", "count": 2},
+                        {"class": "star", "color": "blue", "count": 1}], "exclude": []}
+    scene = [{"class": "circle", "color": "red", "centroid": (20.0, 30.0), "area": 400.0},
+             {"class": "circle", "color": "red", "centroid": (40.0, 100.0), "area": 400.0},
+             {"class": "star", "color": "blue", "centroid": (100.0, 20.0), "area": 400.0}]
+    before = scene_groups(scene)
+    rng = random.Random(0)
+    seen_verdicts, changed = set(), 0
+    for _ in range(300):
+        after = perturb_scene(scene, task, rng)
+        assert scene == [{"class": "circle", "color": "red", "centroid": (20.0, 30.0), "area": 400.0},
+                         {"class": "circle", "color": "red", "centroid": (40.0, 100.0), "area": 400.0},
+                         {"class": "star", "color": "blue", "centroid": (100.0, 20.0), "area": 400.0}]  # untouched
+        groups = scene_groups(after)
+        if groups == before:
+            continue  # "fix" on a scene that already has what it asks for
+        changed += 1
+        # at most one group's shape, colour or count differs (added, gone, or changed), the other stays
+        assert len({g[:3] for g in groups} ^ {g[:3] for g in before}) <= 2
+        checks = evaluate(task, after, 128, 128)
+        text = judgment(task, after, checks, 1, style="checks")
+        passed = all(c["ok"] for c in checks)
+        assert text.endswith("It matches the request.</judge>" if passed else "It does not match.</judge>")
+        found = {g[2] for g in groups if g[:2] == ("circle", "red")} or {0}
+        assert f"2 red circles: {found.pop()} {'yes' if checks[0]['ok'] else 'no'}" in text
+        seen_verdicts.add(passed)
+    assert changed > 200 and seen_verdicts == {True, False}
+    # a failing scene is set right by "fix" now and then: the request's count, added in the group's likeness
+    missing = scene[:1]
+    fixed = [perturb_scene(missing, task, random.Random(seed)) for seed in range(60)]
+    assert any(all(c["ok"] for c in evaluate(task, s, 128, 128)[:1]) for s in fixed)
+    assert "fix" in PERTURBATIONS
+
+
 def test_renamed_tool_rewrites_every_mention_so_the_episode_reads_as_played_under_the_new_name():
     import gymnasium as gym
 

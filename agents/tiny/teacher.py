@@ -19,6 +19,11 @@ the student sees:
   ``note_rounds`` a failed image's verdict ends with the rounds used (``"(round 1 of 2)"``);
 - then ``<answer>done</answer>`` when the image matches, a refined rewrite that restates what
   failed when a tool call is left, or the image with the fewest problems when none is.
+
+:func:`judgment` writes a judgment from any detections, and :func:`perturb_scene` changes a scene
+in one way (an object more or fewer, a group gone, recoloured, reshaped, mirrored or resized):
+SFT's counterfactual judgments pair the two, so that a student learns checks that follow the
+description it wrote, not its belief about the image.
 """
 
 from __future__ import annotations
@@ -140,6 +145,17 @@ def check_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
     return f"{check.get('message', kind)}: {verdict}"  # a scorer's own check kinds, by their message
 
 
+def _checked_groups(check: Mapping[str, Any], task: Mapping[str, Any],
+                   groups: Sequence[tuple[str, str, int, str, Sequence[str]]]
+                   ) -> tuple[Mapping[str, Any], str, str, list[tuple[str, str, int, str, Sequence[str]]]]:
+    """A check's item of the request, its shape and colour (``""`` for any), and the description's
+    groups it names (every colour's, when it names none)."""
+    items = (task.get("exclude") or []) if check.get("check") == "exclude" else task["include"]
+    item = items[int(check["item"])]
+    shape, colour = str(item["class"]), str(item.get("color") or "")
+    return item, shape, colour, [g for g in groups if g[0] == shape and (not colour or g[1] == colour)]
+
+
 def lookup_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
                   groups: Sequence[tuple[str, str, int, str, Sequence[str]]]) -> str:
     """One verifier check written as a lookup in a key-first description, then the verdict:
@@ -155,9 +171,7 @@ def lookup_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
     if kind not in ("count", "region", "size", "exclude"):
         return check_phrase(check, task, [])
     verdict = "yes" if check.get("ok") else "no"
-    item = (task.get("exclude") or [])[int(check["item"])] if kind == "exclude" else task["include"][int(check["item"])]
-    shape, colour = str(item["class"]), str(item.get("color") or "")
-    matched = [g for g in groups if g[0] == shape and (not colour or g[1] == colour)]
+    item, shape, colour, matched = _checked_groups(check, task, groups)
     if colour and matched:
         evidence = group_evidence(*matched[0][2:])
     else:  # not in the description, or summed over its colours
@@ -190,9 +204,7 @@ def adjacent_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
     if kind not in ("count", "region", "size", "exclude"):
         return check_phrase(check, task, [])
     verdict = "yes" if check.get("ok") else "no"
-    item = (task.get("exclude") or [])[int(check["item"])] if kind == "exclude" else task["include"][int(check["item"])]
-    shape, colour = str(item["class"]), str(item.get("color") or "")
-    matched = [g for g in groups if g[0] == shape and (not colour or g[1] == colour)]
+    item, shape, colour, matched = _checked_groups(check, task, groups)
     count = sum(g[2] for g in matched)
     if kind in ("count", "exclude"):
         want = f"×{int(item.get('count', 1))}" if kind == "count" else excluded_count(item)
@@ -206,7 +218,11 @@ def adjacent_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
 
 def problems(score: Score) -> list[str]:
     """The failed checks' messages, without an exclude check that repeats a failed count."""
-    checks = score.details.get("checks", [])
+    return failed_messages(score.details.get("checks", []))
+
+
+def failed_messages(checks: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The failed ``checks``' messages, without an exclude check that repeats a failed count."""
     counted = {c.get("item") for c in checks if c.get("check") == "count" and not c.get("ok")}
     return [str(c["message"]) for c in checks if not c.get("ok")
             and not (c.get("check") == "exclude" and counted)]
@@ -254,33 +270,106 @@ class DescribeFirstTeacher(Agent):
             return tool_call(tool, explicit_prompt(task))
         scores = self.scorer.score(list(images), [task] * len(images))
         latest = scores[-1]
-        detected = latest.details.get("detected", [])
         width, height = images[-1].size
-        seen = describe_scene(detected, width, height, key_first=self.judge_style in ("lookup", "adjacent"))
-        k = len(images)
-        described = f"<judge>image_{k} shows {seen}."
         checks = latest.details.get("checks", [])
-        if self.judge_style == "checks":
-            described += f" Checks: {'; '.join(check_phrase(c, task, detected) for c in checks)}."
-        elif self.judge_style in ("lookup", "adjacent"):
-            groups = scene_groups(detected, width, height)
-            phrase = lookup_phrase if self.judge_style == "lookup" else adjacent_phrase
-            described += f" Checks: {'; '.join(phrase(c, task, groups) for c in checks)}."
-        if latest.passed:
-            return f"{described} It matches the request.</judge><answer>done</answer>"
         # The rounds used, copied from the tool turn, right before the choice they decide.
         rounds = f" (round {info['round']} of {info['max_rounds']})" if self.note_rounds else ""
-        if self.judge_style != "problems":
-            judge = f"{described} It does not match{rounds}.</judge>"
-        else:
-            judge = f"{described} It does not match: {'; '.join(problems(latest))}{rounds}.</judge>"
+        judge = judgment(task, latest.details.get("detected", []), checks, len(images), width, height,
+                         self.judge_style, rounds)
+        if latest.passed:
+            return f"{judge}<answer>done</answer>"
         rounds_left = int(info["max_rounds"]) - int(info["round"])
         if rounds_left > 0:
             failed = [c for c in checks if not c.get("ok")]
             return judge + tool_call(tool, explicit_prompt(task, failed))
-        best = max(range(k), key=lambda i: (scores[i].score, i))
+        best = max(range(len(images)), key=lambda i: (scores[i].score, i))
         return judge + f"<answer>image_{best + 1}</answer>"
 
 
-__all__ = ["DescribeFirstTeacher", "JudgeStyle", "adjacent_phrase", "check_phrase", "describe_scene", "excluded_count",
-           "group_evidence", "group_key", "lookup_phrase", "problems", "scene_groups"]
+def judgment(task: Mapping[str, Any], detections: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]],
+             k: int, width: int = 128, height: int = 128, style: JudgeStyle = "checks", rounds: str = "") -> str:
+    """The teacher's judgment of ``image_k``, from its detections and the checklist's ``checks`` on
+    them: ``<judge>image_1 shows 3 red circles (left). Checks: 3 red circles: 3 yes. It matches the
+    request.</judge>``; a failed one ends ``It does not match{rounds}.</judge>`` (``rounds``: the
+    note ``" (round 1 of 2)"``, or ``""``), in the ``"problems"`` style with the failed checks'
+    messages before the note."""
+    seen = describe_scene(detections, width, height, key_first=style in ("lookup", "adjacent"))
+    text = f"<judge>image_{k} shows {seen}."
+    if style == "checks":
+        text += f" Checks: {'; '.join(check_phrase(c, task, detections) for c in checks)}."
+    elif style in ("lookup", "adjacent"):
+        groups = scene_groups(detections, width, height)
+        phrase = lookup_phrase if style == "lookup" else adjacent_phrase
+        text += f" Checks: {'; '.join(phrase(c, task, groups) for c in checks)}."
+    if all(c.get("ok") for c in checks):
+        return f"{text} It matches the request.</judge>"
+    if style == "problems":
+        return f"{text} It does not match: {'; '.join(failed_messages(checks))}{rounds}.</judge>"
+    return f"{text} It does not match{rounds}.</judge>"
+
+
+#: The one change :func:`perturb_scene` makes, drawn uniformly: a group gets one object more or
+#: fewer, loses all of them, or changes colour, shape, half (mirrored) or size (area ×3 or ÷3);
+#: or an item of the request gets the count it asks for (which may make a failing scene pass).
+PERTURBATIONS: tuple[str, ...] = ("count", "missing", "colour", "shape", "half", "size", "fix")
+
+
+def perturb_scene(detections: Sequence[Mapping[str, Any]], task: Mapping[str, Any], rng: Any,
+                  width: int = 128, height: int = 128, on_request: float = 0.7) -> list[dict[str, Any]]:
+    """``detections`` (``class``, ``color``, ``centroid``, ``area`` per object) with one change of
+    :data:`PERTURBATIONS`, the kind of thing a description can get wrong; the group changed is one
+    the request names with probability ``on_request`` (so the verdict often turns), else any.
+    ``rng`` is a :class:`random.Random`. The result may describe the same as the input (a mirrored
+    group that spans both halves): compare the descriptions when that matters."""
+    objects = [dict(d) for d in detections]
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, obj in enumerate(objects):
+        groups.setdefault((str(obj["class"]), str(obj.get("color") or "")), []).append(i)
+    include = list(task.get("include", []))
+    kind = rng.choice(PERTURBATIONS)
+    if kind == "fix" or not groups:
+        if not include:
+            return objects
+        item = rng.choice(include)
+        shape, colour = str(item["class"]), str(item.get("color") or "")
+        matching = [i for i, o in enumerate(objects)
+                    if o["class"] == shape and (not colour or o.get("color") == colour)]
+        want = int(item.get("count", 1))
+        if len(matching) > want:
+            drop = set(matching[want:])
+            return [o for i, o in enumerate(objects) if i not in drop]
+        model = dict(objects[matching[0]]) if matching else {
+            "class": shape, "color": colour or rng.choice(list(PALETTE)),
+            "centroid": (rng.uniform(0.15, 0.85) * width, rng.uniform(0.15, 0.85) * height),
+            "area": median([float(o["area"]) for o in objects]) if objects else 0.04 * width * height}
+        return objects + [dict(model) for _ in range(want - len(matching))]
+    named = [key for key in groups if any(key[0] == it["class"] and (not it.get("color") or key[1] == it["color"])
+                                          for it in include)]
+    key = rng.choice(named if named and rng.random() < on_request else list(groups))
+    members = groups[key]
+    if kind == "count":
+        if rng.random() < 0.5:
+            return objects + [dict(objects[members[0]])]
+        return [o for i, o in enumerate(objects) if i != members[-1]]
+    if kind == "missing":
+        return [o for i, o in enumerate(objects) if i not in members]
+    colour = rng.choice([c for c in PALETTE if c != key[1]])
+    shape = rng.choice([s for s in SHAPES if s != key[0]])
+    mirror_x, factor = rng.random() < 0.5, rng.choice((3.0, 1 / 3))
+    for i in members:
+        obj = objects[i]
+        if kind == "colour":
+            obj["color"] = colour
+        elif kind == "shape":
+            obj["class"] = shape
+        elif kind == "half":
+            x, y = obj["centroid"]
+            obj["centroid"] = (width - x, y) if mirror_x else (x, height - y)
+        else:  # size
+            obj["area"] = float(obj["area"]) * factor
+    return objects
+
+
+__all__ = ["PERTURBATIONS", "DescribeFirstTeacher", "JudgeStyle", "adjacent_phrase", "check_phrase", "describe_scene",
+           "excluded_count", "failed_messages", "group_evidence", "group_key", "judgment", "lookup_phrase",
+           "perturb_scene", "problems", "scene_groups"]
