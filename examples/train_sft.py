@@ -12,7 +12,9 @@
    with the request (``--judge-style``: the failed checks' messages, or a verdict per check).
    ``--renamed-tools`` gives a share of the trajectories a random tool name (each its own), so the
    student learns to call whatever tool the system prompt names. Trajectories in which a refinement
-   made the image worse are dropped, as in the paper.
+   made the image worse are dropped, as in the paper. ``--counterfactual-judgments`` adds judgments
+   of the same images' scenes changed in one way, trained on the checks and verdict only, so that
+   the checks follow the description the model has written rather than its belief about the image.
 2. **Tokens and loss mask.** A sample is one whole trajectory as one token sequence (the chat
    template applied to the final messages); the loss mask is 1 exactly on the tokens of the
    agent's turns and 0 on system, user, tool and image tokens. It is found by rendering the chat up
@@ -93,6 +95,12 @@ class Args:
     """the teacher ends a failed image's verdict with the rounds used (``It does not match (round 2
     of 2).``), copied from the tool turn, right before the choice it decides: retry, or submit when
     no round is left"""
+    counterfactual_judgments: float = 0.0
+    """share of the teacher's judgments written a second time for the scene changed in one way (an
+    object more or fewer, a group gone or of another colour, shape, half or size, or an item set
+    right) beside the same image, the loss on the checks and verdict only: there the image and the
+    description disagree, so the checks can only be learned by reading the description just
+    written, not from a belief about the image (``--scorer shapes`` only)"""
     base_model: str | None = None
     """a Hugging Face VLM folder to fine-tune instead of building genagent-tiny"""
     lora_rank: int = 0
@@ -261,8 +269,9 @@ def renamed_tool(messages: list[dict[str, Any]], old: str, new: str) -> list[dic
     return [{**message, "content": swap(message.get("content", ""))} for message in messages]
 
 
-def teacher_trajectories(args: Args) -> list[tuple[str, Any]]:
-    """Play the teacher on the train splits; keep trajectories whose refinements never made it worse."""
+def teacher_trajectories(args: Args) -> list[tuple[str, Any, dict[str, Any]]]:
+    """Play the teacher on the train splits; keep trajectories whose refinements never made it
+    worse, each as ``(suite, trajectory, task)``."""
     from agents.rollout import EpisodeSpec, stream_episodes
     from agents.tiny.teacher import DescribeFirstTeacher
     from genagent_env.tools.registry import make_generator
@@ -271,7 +280,7 @@ def teacher_trajectories(args: Args) -> list[tuple[str, Any]]:
     rng = random.Random(args.seed)
     first = int(round(args.episodes * args.wise_share)) if len(args.suites) > 1 else args.episodes
     rest = [(args.episodes - first) // max(1, len(args.suites) - 1)] * (len(args.suites) - 1)
-    kept: list[tuple[str, Any]] = []
+    kept: list[tuple[str, Any, dict[str, Any]]] = []
     dropped = 0
     for suite, n in zip(args.suites, [first, *rest]):
         for rounds in sorted(set(args.max_rounds)):
@@ -288,14 +297,15 @@ def teacher_trajectories(args: Args) -> list[tuple[str, Any]]:
             specs = [EpisodeSpec(seed=rng.randrange(2**31), options={"task_index": rng.randrange(n_tasks)})
                      for _ in range(count)]
             teacher = DescribeFirstTeacher(envs.config.scorer, args.judge_style, args.note_rounds)
-            for _, trajectory in stream_episodes(envs, teacher, specs):
+            for index, trajectory in stream_episodes(envs, teacher, specs):
                 scores = [s["score"] for s in trajectory.scores]
                 if any(later < earlier for earlier, later in zip(scores, scores[1:])):
                     dropped += 1
                     continue
                 if rng.random() < args.renamed_tools:  # the same generator, under a name of its own
                     trajectory.messages = renamed_tool(trajectory.messages, args.generator, random_tool_name(rng))
-                kept.append((suite, trajectory))
+                task_index = (specs[index].options or {})["task_index"]
+                kept.append((suite, trajectory, envs.config.tasks[task_index]))
             envs.close()
             tool.close()
     print(f"teacher: {len(kept)} trajectories kept, {dropped} dropped (a refinement made the image worse)",
@@ -402,6 +412,67 @@ def encode_caption(processor: Any, turns: list[dict[str, Any]], caption: str, im
     first = mask.index(1)
     mask = [1 if first <= i < first + n_caption else 0 for i in range(len(mask))]
     return ids, mask, extras
+
+
+_ROUND = re.compile(r"round (\d+) of (\d+)")
+
+
+def counterfactual_samples(processor: Any, chats: list[tuple[list[dict[str, Any]], list[Any]]],
+                           tasks: list[dict[str, Any]], args: Args, rng: random.Random
+                           ) -> list[tuple[list[int], list[int], dict]]:
+    """For a share (``--counterfactual-judgments``) of the judgments: the chat up to that judgment,
+    then the teacher's judgment of the same image's detections changed by
+    :func:`agents.tiny.teacher.perturb_scene`, ending at ``</judge>``; the loss on what follows
+    the description (the checks and the verdict) only. The description no longer matches the image
+    it sits beside, so these tokens follow from the text alone."""
+    from agents.tiny.teacher import describe_scene, judgment, perturb_scene
+    from genagent_env.render import message_text
+    from genagent_env.shapes.verifier import detect, evaluate
+
+    if args.scorer != "shapes":
+        raise ValueError("--counterfactual-judgments rescores changed scenes with the ShapesWorld checklist: "
+                         "use --scorer shapes")
+    out = []
+    for (messages, images), task in zip(chats, tasks):
+        for j, message in enumerate(messages):
+            found = _DESCRIPTION.search(message_text(message)) if message["role"] == "assistant" else None
+            if found is None or rng.random() >= args.counterfactual_judgments:
+                continue
+            k = int(found.group(2))
+            if k > len(images):
+                continue
+            width, height = images[k - 1].size
+            detections = detect(images[k - 1])
+            changed = perturb_scene(detections, task, rng, width, height)
+            if describe_scene(changed, width, height) == describe_scene(detections, width, height):
+                continue  # the change does not show in words (a group across both halves, mirrored)
+            rounds = _ROUND.search(message_text(messages[j - 1]))
+            note = f" (round {rounds.group(1)} of {rounds.group(2)})" if args.note_rounds and rounds else ""
+            text = judgment(task, changed, evaluate(task, changed, width, height), k, width, height,
+                            args.judge_style, note)
+            description = _DESCRIPTION.search(text)
+            assert description is not None  # judgment() writes the description first
+            turn = {"role": "assistant", "content": [{"type": "text", "text": text}]}
+            ids, mask, extras = encode(processor, [*messages[:j], turn], images[:k])
+            # The trained span, in tokens from the turn's start: the text after the description.
+            prompt = processor.apply_chat_template(messages[:j], tokenize=False, add_generation_prompt=True)
+            start, described, whole = (len(processor.tokenizer(prompt + suffix, add_special_tokens=False)["input_ids"])
+                                       for suffix in ("", text[: description.end()], text))
+            first = last_run_start(mask)
+            begin, end = first + described - start, first + whole - start
+            mask = [1 if begin <= i < end else 0 for i in range(len(mask))]
+            out.append((ids, mask, extras))
+    return out
+
+
+def last_run_start(mask: list[int]) -> int:
+    """Where the last run of 1s of ``mask`` begins (the last assistant turn's first token)."""
+    i = len(mask) - 1
+    while i >= 0 and not mask[i]:
+        i -= 1
+    while i > 0 and mask[i - 1]:
+        i -= 1
+    return i
 
 
 def count_images(messages: list[dict[str, Any]]) -> int:
@@ -653,7 +724,7 @@ def main(args: Args) -> None:
     started = time.time()
 
     trajectories = teacher_trajectories(args)
-    chats = [chat_of(t) for _, t in trajectories]
+    chats = [chat_of(t) for _, t, _ in trajectories]
     if args.base_model is None:
         from agents.tiny.processor import render_chat
 
@@ -677,8 +748,13 @@ def main(args: Args) -> None:
         ids, mask, extras = encode(processor, messages, images)
         if len(ids) <= args.max_len:
             samples.append((ids, mask, extras))
+    if args.counterfactual_judgments > 0:
+        extra = counterfactual_samples(processor, chats, [task for _, _, task in trajectories], args,
+                                       random.Random(args.seed + 1))
+        print(f"{len(extra)} counterfactual judgments", flush=True)
+        samples += [sample for sample in extra if len(sample[0]) <= args.max_len]
     lengths = [len(ids) for ids, _, _ in samples]
-    print(f"{len(samples)} trajectories, {sum(lengths)} tokens ({np.mean(lengths):.0f} per trajectory, "
+    print(f"{len(samples)} samples, {sum(lengths)} tokens ({np.mean(lengths):.0f} per trajectory, "
           f"{sum(sum(m) for _, m, _ in samples)} trained on), data ready in {time.time() - started:.0f} s", flush=True)
 
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -704,7 +780,7 @@ def main(args: Args) -> None:
     if (args.caption_minutes > 0 or args.caption_steps > 0) and step == 0:  # a resumed run has had them
         caption_pretraining(args, accelerator, model, processor, chats, writer)
     if args.rewrite_minutes > 0 and step == 0:
-        knowledge = [chat for (suite, _), chat in zip(trajectories, chats) if suite in args.rewrite_suites]
+        knowledge = [chat for (suite, _, _), chat in zip(trajectories, chats) if suite in args.rewrite_suites]
         rewrite_pretraining(args, accelerator, model, processor, knowledge, writer)
     pad_id = processor.tokenizer.pad_token_id
     rng = random.Random(args.seed)

@@ -227,12 +227,13 @@ def test_train_sft_runs_a_few_steps_under_accelerate_with_two_cpu_processes(tmp_
                "--episodes", "24", "--max-rounds", "1", "--hidden-size", "64", "--layers", "2", "--heads", "2",
                "--vocab-size", "400", "--batch-size", "4", "--epochs", "1", "--threads", "1", "--out", str(out),
                # the caption and rewrite stages (both processes stop at the same step), a scoped copy head,
-               # centroids, quotes
+               # centroids, quotes, counterfactual judgments (the same ones in both processes)
                "--caption-minutes", "0.05", "--rewrite-minutes", "0.05", "--copy-scope", "request",
-               "--slot-centroids", "--quote-tool-names"]
+               "--slot-centroids", "--quote-tool-names", "--counterfactual-judgments", "0.5", "--note-rounds"]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "held-out captions exact" in result.stdout and "held-out rewrites exact" in result.stdout
+    assert re.search(r"^[1-9]\d* counterfactual judgments$", result.stdout, re.M)
     saved = json.loads((out / "sft_args.json").read_text())
     assert saved["steps"] >= 2 and (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
     state = json.loads((out / "training_state" / "step.json").read_text())
@@ -440,6 +441,40 @@ def test_a_perturbed_scene_differs_in_one_way_and_its_judgment_follows_the_chang
     fixed = [perturb_scene(missing, task, random.Random(seed)) for seed in range(60)]
     assert any(all(c["ok"] for c in evaluate(task, s, 128, 128)[:1]) for s in fixed)
     assert "fix" in PERTURBATIONS
+
+
+def test_counterfactual_judgments_train_only_the_checks_and_verdict_after_a_changed_description():
+    import random
+
+    import gymnasium as gym
+
+    from agents.tiny.processor import TinyProcessor, render_chat, train_tokenizer
+    from examples.train_sft import Args, counterfactual_samples
+
+    messages, images, _ = _teacher_chat()
+    env = gym.make("genagent_env:GenAgent-v0", max_rounds=2, privileged=True)
+    _, info = env.reset(seed=5, options={"task_index": 40})
+    task = info["task"]
+    processor = TinyProcessor(train_tokenizer([render_chat(messages)] * 3, vocab_size=400))
+    args = Args(judge_style="checks", counterfactual_judgments=1.0)
+    samples = counterfactual_samples(processor, [(messages, images)] * 60, [task] * 60, args, random.Random(0))
+    judged = sum(1 for m in messages if m["role"] == "assistant" and "<judge>" in str(m["content"]))
+    assert 0 < len(samples) <= 60 * judged
+    originals = {str(m["content"]) for m in messages}
+    trained_texts = set()
+    for ids, mask, extras in samples:
+        trained = processor.tokenizer.decode([t for t, m in zip(ids, mask) if m])
+        whole = processor.tokenizer.decode(ids)
+        # the span is the checks and the verdict, right after a description, ending at </judge>
+        assert re.fullmatch(r" Checks: [^<]*\. It (matches the request|does not match)\.</judge>", trained), trained
+        head = whole[: whole.index(trained)]
+        assert re.search(r"<judge>image_\d shows [^<]*\.$", head)
+        assert extras["pixel_values"].shape[0] == int(re.findall(r"<judge>image_(\d)", head)[-1])
+        trained_texts.add(trained)
+    assert len(trained_texts) >= 3 and any(all(t not in o for o in originals) for t in trained_texts)
+    with pytest.raises(ValueError, match="scorer shapes"):
+        counterfactual_samples(processor, [(messages, images)], [task],
+                               Args(scorer="clip", counterfactual_judgments=1.0), random.Random(0))
 
 
 def test_renamed_tool_rewrites_every_mention_so_the_episode_reads_as_played_under_the_new_name():
