@@ -466,7 +466,10 @@ def counterfactual_samples(processor: Any, chats: list[tuple[list[dict[str, Any]
 
 
 def last_run_start(mask: list[int]) -> int:
-    """Where the last run of 1s of ``mask`` begins (the last assistant turn's first token)."""
+    """Where the last run of 1s of ``mask`` begins (the last assistant turn's first token).
+    Raises ``ValueError`` when ``mask`` has no 1."""
+    if not any(mask):
+        raise ValueError("the loss mask trains no token: the chat has no assistant turn")
     i = len(mask) - 1
     while i >= 0 and not mask[i]:
         i -= 1
@@ -751,10 +754,11 @@ def main(args: Args) -> None:
     if args.counterfactual_judgments > 0:
         extra = counterfactual_samples(processor, chats, [task for _, _, task in trajectories], args,
                                        random.Random(args.seed + 1))
+        extra = [sample for sample in extra if len(sample[0]) <= args.max_len]
         print(f"{len(extra)} counterfactual judgments", flush=True)
-        samples += [sample for sample in extra if len(sample[0]) <= args.max_len]
+        samples += extra
     lengths = [len(ids) for ids, _, _ in samples]
-    print(f"{len(samples)} samples, {sum(lengths)} tokens ({np.mean(lengths):.0f} per trajectory, "
+    print(f"{len(samples)} samples, {sum(lengths)} tokens ({np.mean(lengths):.0f} per sample, "
           f"{sum(sum(m) for _, m, _ in samples)} trained on), data ready in {time.time() - started:.0f} s", flush=True)
 
     trainable = [p for p in model.parameters() if p.requires_grad]

@@ -233,7 +233,8 @@ def test_train_sft_runs_a_few_steps_under_accelerate_with_two_cpu_processes(tmp_
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "held-out captions exact" in result.stdout and "held-out rewrites exact" in result.stdout
-    assert re.search(r"^[1-9]\d* counterfactual judgments$", result.stdout, re.M)
+    counted = re.findall(r"^([1-9]\d*) counterfactual judgments$", result.stdout, re.M)
+    assert len(counted) == 2 and counted[0] == counted[1]  # each process built the same ones
     saved = json.loads((out / "sft_args.json").read_text())
     assert saved["steps"] >= 2 and (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
     state = json.loads((out / "training_state" / "step.json").read_text())
@@ -443,38 +444,71 @@ def test_a_perturbed_scene_differs_in_one_way_and_its_judgment_follows_the_chang
     assert "fix" in PERTURBATIONS
 
 
-def test_counterfactual_judgments_train_only_the_checks_and_verdict_after_a_changed_description():
+@pytest.mark.parametrize("style", ["checks", "problems", "lookup"])
+def test_counterfactual_judgments_train_only_the_checks_and_verdict_after_a_changed_description(style):
     import random
 
     import gymnasium as gym
 
+    from agents import run_episode
+    from agents.llm import chat_images, chat_messages
     from agents.tiny.processor import TinyProcessor, render_chat, train_tokenizer
+    from agents.tiny.teacher import DescribeFirstTeacher
     from examples.train_sft import Args, counterfactual_samples
 
-    messages, images, _ = _teacher_chat()
+    # Two failed images: a judgment that retries (round 1 of 2) and one that submits (round 2 of 2).
     env = gym.make("genagent_env:GenAgent-v0", max_rounds=2, privileged=True)
-    _, info = env.reset(seed=5, options={"task_index": 40})
-    task = info["task"]
+    trajectory = run_episode(env, DescribeFirstTeacher(judge_style=style, note_rounds=True), seed=1,
+                             options={"task_index": 40})
+    assert [s["passed"] for s in trajectory.scores] == [False, False]
+    messages, images = chat_messages(trajectory.messages, True), chat_images(trajectory.messages)
+    task = env.reset(seed=1, options={"task_index": 40})[1]["task"]
     processor = TinyProcessor(train_tokenizer([render_chat(messages)] * 3, vocab_size=400))
-    args = Args(judge_style="checks", counterfactual_judgments=1.0)
-    samples = counterfactual_samples(processor, [(messages, images)] * 60, [task] * 60, args, random.Random(0))
-    judged = sum(1 for m in messages if m["role"] == "assistant" and "<judge>" in str(m["content"]))
-    assert 0 < len(samples) <= 60 * judged
+    args = Args(judge_style=style, note_rounds=True, counterfactual_judgments=1.0)
+    samples = counterfactual_samples(processor, [(messages, images)] * 40, [task] * 40, args, random.Random(0))
+    assert 40 <= len(samples) <= 80  # two judgments per chat, a few changes that do not show in words skipped
     originals = {str(m["content"]) for m in messages}
-    trained_texts = set()
+    trained_texts, images_seen = set(), set()
+    checks = r" Checks: .*?\." if style != "problems" else ""  # lookup's exclude checks write "want <9"
     for ids, mask, extras in samples:
         trained = processor.tokenizer.decode([t for t, m in zip(ids, mask) if m])
         whole = processor.tokenizer.decode(ids)
-        # the span is the checks and the verdict, right after a description, ending at </judge>
-        assert re.fullmatch(r" Checks: [^<]*\. It (matches the request|does not match)\.</judge>", trained), trained
-        head = whole[: whole.index(trained)]
+        # the span is the checks and the verdict, right after a description, ending at </judge>, with
+        # the rounds used copied from the tool turn before it
+        k = re.findall(r"<judge>image_(\d)", whole)[-1]
+        assert re.fullmatch(rf"{checks} It (matches the request|does not match[^<]*\(round {k} of 2\))\.</judge>",
+                            trained), trained
+        head = whole[: whole.rindex(trained)]
         assert re.search(r"<judge>image_\d shows [^<]*\.$", head)
-        assert extras["pixel_values"].shape[0] == int(re.findall(r"<judge>image_(\d)", head)[-1])
+        assert extras["pixel_values"].shape[0] == int(k)
         trained_texts.add(trained)
-    assert len(trained_texts) >= 3 and any(all(t not in o for o in originals) for t in trained_texts)
+        images_seen.add(k)
+    assert images_seen == {"1", "2"} and len(trained_texts) >= 3
+    assert any(all(t not in o for o in originals) for t in trained_texts)
     with pytest.raises(ValueError, match="scorer shapes"):
         counterfactual_samples(processor, [(messages, images)], [task],
                                Args(scorer="clip", counterfactual_judgments=1.0), random.Random(0))
+
+
+def test_the_teachers_verdict_is_the_scorers_even_when_no_check_says_why():
+    import gymnasium as gym
+
+    from agents import run_episode
+    from agents.tiny.teacher import DescribeFirstTeacher
+    from genagent_env.scorers.base import Score, Scorer
+
+    class NoChecks(Scorer):  # a judge that gives a verdict and no checklist (a VLM judge, a threshold)
+        name = "no-checks"
+
+        def score(self, images, tasks):
+            return [Score(passed=False, score=0.0, details={"detected": []}) for _ in images]
+
+    env = gym.make("genagent_env:GenAgent-v0", max_rounds=2, privileged=True)
+    trajectory = run_episode(env, DescribeFirstTeacher(NoChecks(), judge_style="checks"), seed=0,
+                             options={"task_index": 40})
+    judged = [t["action"] for t in trajectory.turns if t["action"].startswith("<judge>")]
+    assert len(judged) == 2 and all("It does not match." in text for text in judged)
+    assert judged[0].endswith("</tool_call>") and judged[1].endswith("<answer>image_2</answer>")
 
 
 def test_renamed_tool_rewrites_every_mention_so_the_episode_reads_as_played_under_the_new_name():

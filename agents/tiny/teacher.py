@@ -275,7 +275,7 @@ class DescribeFirstTeacher(Agent):
         # The rounds used, copied from the tool turn, right before the choice they decide.
         rounds = f" (round {info['round']} of {info['max_rounds']})" if self.note_rounds else ""
         judge = judgment(task, latest.details.get("detected", []), checks, len(images), width, height,
-                         self.judge_style, rounds)
+                         self.judge_style, rounds, passed=latest.passed)
         if latest.passed:
             return f"{judge}<answer>done</answer>"
         rounds_left = int(info["max_rounds"]) - int(info["round"])
@@ -287,12 +287,15 @@ class DescribeFirstTeacher(Agent):
 
 
 def judgment(task: Mapping[str, Any], detections: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]],
-             k: int, width: int = 128, height: int = 128, style: JudgeStyle = "checks", rounds: str = "") -> str:
+             k: int, width: int = 128, height: int = 128, style: JudgeStyle = "checks", rounds: str = "",
+             passed: bool | None = None) -> str:
     """The teacher's judgment of ``image_k``, from its detections and the checklist's ``checks`` on
     them: ``<judge>image_1 shows 3 red circles (left). Checks: 3 red circles: 3 yes. It matches the
     request.</judge>``; a failed one ends ``It does not match{rounds}.</judge>`` (``rounds``: the
     note ``" (round 1 of 2)"``, or ``""``), in the ``"problems"`` style with the failed checks'
-    messages before the note."""
+    messages before the note. ``passed``: the scorer's verdict on the image, for scorers whose
+    verdict is not "every check holds" (a threshold, or no checks at all); by default, every check
+    holds."""
     seen = describe_scene(detections, width, height, key_first=style in ("lookup", "adjacent"))
     text = f"<judge>image_{k} shows {seen}."
     if style == "checks":
@@ -301,14 +304,15 @@ def judgment(task: Mapping[str, Any], detections: Sequence[Mapping[str, Any]], c
         groups = scene_groups(detections, width, height)
         phrase = lookup_phrase if style == "lookup" else adjacent_phrase
         text += f" Checks: {'; '.join(phrase(c, task, groups) for c in checks)}."
-    if all(c.get("ok") for c in checks):
+    if (all(c.get("ok") for c in checks) if passed is None else passed):
         return f"{text} It matches the request.</judge>"
     if style == "problems":
         return f"{text} It does not match: {'; '.join(failed_messages(checks))}{rounds}.</judge>"
     return f"{text} It does not match{rounds}.</judge>"
 
 
-#: The one change :func:`perturb_scene` makes, drawn uniformly: a group gets one object more or
+#: The one change :func:`perturb_scene` makes, drawn uniformly (an empty scene always gets
+#: ``"fix"``): a group gets one object more or
 #: fewer, loses all of them, or changes colour, shape, half (mirrored) or size (area ×3 or ÷3);
 #: or an item of the request gets the count it asks for (which may make a failing scene pass).
 PERTURBATIONS: tuple[str, ...] = ("count", "missing", "colour", "shape", "half", "size", "fix")
