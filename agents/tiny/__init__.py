@@ -3,7 +3,9 @@
 - :mod:`agents.tiny.perception`: the CNN that turns an image into object slots (pretrained alone);
 - :mod:`agents.tiny.model`: the Hugging Face model (perception, projector, Qwen2 decoder);
 - :mod:`agents.tiny.processor`: its chat template, tokenizer and image input;
-- :mod:`agents.tiny.teacher`: the describe-first teacher whose trajectories it is trained on.
+- :mod:`agents.tiny.teacher`: the describe-first teacher whose trajectories it is trained on;
+- :mod:`agents.tiny.consistency`: whether a run's judgments in the teacher's form agree with
+  themselves (checks with the description, verdicts with the checks).
 
 Importing this package registers the ``genagent_tiny`` model type with ``transformers``' Auto
 classes, so ``LLMAgent.from_pretrained(folder)`` loads its checkpoints. The trained agents ship in
