@@ -167,8 +167,23 @@ class Args:
     """share of the steps spent warming up"""
     threads: int = 2
     """torch CPU threads per process"""
+    mixed_precision: Literal["no", "bf16", "fp16"] | None = None
+    """autocast the steps (weights and optimizer stay float32); None: as accelerate is configured
+    (``accelerate launch --mixed_precision``, else no). bf16 pays on GPUs and on CPUs with bf16
+    instructions (AVX512-BF16, AMX): 1.45× the SFT steps per second on the 2 cores here"""
     log_every: int = 10
     """steps between TensorBoard points"""
+    val_tasks: float = 0.0
+    """share of each suite's train-split tasks kept out of the SFT data and played by the teacher
+    for validation instead (0: no validation, the shipped recipe): unseen tasks, so the held-out
+    numbers say how the agent generalises without touching a test split"""
+    val_episodes: int = 400
+    """teacher episodes on the held-out tasks (with ``--val-tasks``), split between the suites as
+    the training episodes are"""
+    val_every: int = 200
+    """steps between validations (and at the end): the loss per agent token, the loss per
+    comparison token (a judgment's checks and verdict, after its description) and the share of
+    judgments whose comparison the model predicts exactly given the teacher's description"""
 
 
 # ----------------------------------------------------------------------------- teacher data
@@ -269,17 +284,29 @@ def renamed_tool(messages: list[dict[str, Any]], old: str, new: str) -> list[dic
     return [{**message, "content": swap(message.get("content", ""))} for message in messages]
 
 
-def teacher_trajectories(args: Args) -> list[tuple[str, Any, dict[str, Any]]]:
+def held_out_tasks(n_tasks: int, share: float, seed: int) -> set[int]:
+    """The train-split task indices kept for validation (``--val-tasks``): a share drawn by the
+    seed, the same in every process and on every rerun; none when ``share`` is 0."""
+    if not 0 <= share < 1:
+        raise ValueError(f"--val-tasks must be at least 0 and below 1, not {share}")
+    if share == 0:
+        return set()
+    return set(random.Random(f"held-out {seed} {n_tasks}").sample(range(n_tasks), max(1, round(n_tasks * share))))
+
+
+def teacher_trajectories(args: Args, validation: bool = False) -> list[tuple[str, Any, dict[str, Any]]]:
     """Play the teacher on the train splits; keep trajectories whose refinements never made it
-    worse, each as ``(suite, trajectory, task)``."""
+    worse, each as ``(suite, trajectory, task)``. The SFT data comes from the tasks
+    :func:`held_out_tasks` leaves; with ``validation``, ``--val-episodes`` come from the held-out ones."""
     from agents.rollout import EpisodeSpec, stream_episodes
     from agents.tiny.teacher import DescribeFirstTeacher
     from genagent_env.tools.registry import make_generator
     from genagent_env.vector import GenAgentVectorEnv
 
-    rng = random.Random(args.seed)
-    first = int(round(args.episodes * args.wise_share)) if len(args.suites) > 1 else args.episodes
-    rest = [(args.episodes - first) // max(1, len(args.suites) - 1)] * (len(args.suites) - 1)
+    rng = random.Random(args.seed + 7 if validation else args.seed)
+    episodes = args.val_episodes if validation else args.episodes
+    first = int(round(episodes * args.wise_share)) if len(args.suites) > 1 else episodes
+    rest = [(episodes - first) // max(1, len(args.suites) - 1)] * (len(args.suites) - 1)
     kept: list[tuple[str, Any, dict[str, Any]]] = []
     dropped = 0
     for suite, n in zip(args.suites, [first, *rest]):
@@ -294,7 +321,9 @@ def teacher_trajectories(args: Args) -> list[tuple[str, Any, dict[str, Any]]]:
                                      max_rounds=rounds, privileged=True, autoreset_mode="disabled",
                                      generation_cache=False)
             n_tasks = len(envs.config.tasks)
-            specs = [EpisodeSpec(seed=rng.randrange(2**31), options={"task_index": rng.randrange(n_tasks)})
+            held_out = held_out_tasks(n_tasks, args.val_tasks, args.seed)
+            pool = sorted(held_out) if validation else [i for i in range(n_tasks) if i not in held_out]
+            specs = [EpisodeSpec(seed=rng.randrange(2**31), options={"task_index": rng.choice(pool)})
                      for _ in range(count)]
             teacher = DescribeFirstTeacher(envs.config.scorer, args.judge_style, args.note_rounds)
             for index, trajectory in stream_episodes(envs, teacher, specs):
@@ -308,8 +337,8 @@ def teacher_trajectories(args: Args) -> list[tuple[str, Any, dict[str, Any]]]:
                 kept.append((suite, trajectory, envs.config.tasks[task_index]))
             envs.close()
             tool.close()
-    print(f"teacher: {len(kept)} trajectories kept, {dropped} dropped (a refinement made the image worse)",
-          flush=True)
+    print(f"teacher{' (validation)' if validation else ''}: {len(kept)} trajectories kept, {dropped} dropped "
+          "(a refinement made the image worse)", flush=True)
     return kept
 
 
@@ -321,9 +350,7 @@ def encode(processor: Any, messages: list[dict[str, Any]], images: list[Any]) ->
     processor's image tensors (``pixel_values``, and whatever else the model takes with them)."""
 
     def length(chat: list[dict[str, Any]], generation_prompt: bool) -> int:
-        text = processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=generation_prompt)
-        batch = processor(text=[text], images=images[: count_images(chat)] or None, add_special_tokens=False)
-        return len(batch["input_ids"][0])
+        return chat_length(processor, chat, images, generation_prompt)
 
     full_text = processor.apply_chat_template(messages, tokenize=False)
     batch = processor(text=[full_text], images=images or None, add_special_tokens=False, return_tensors="pt")
@@ -342,6 +369,14 @@ def encode(processor: Any, messages: list[dict[str, Any]], images: list[Any]) ->
         else:
             extras[key] = Bytes255.pack(value)  # image tensors (a dataset's images, so kept small)
     return ids, mask, extras
+
+
+def chat_length(processor: Any, chat: list[dict[str, Any]], images: list[Any], generation_prompt: bool) -> int:
+    """Tokens of ``chat`` as the processor encodes it (its images expanded), with the assistant's
+    opening after it when ``generation_prompt``: where the next assistant turn starts."""
+    text = processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=generation_prompt)
+    batch = processor(text=[text], images=images[: count_images(chat)] or None, add_special_tokens=False)
+    return len(batch["input_ids"][0])
 
 
 @dataclass(frozen=True)
@@ -450,19 +485,87 @@ def counterfactual_samples(processor: Any, chats: list[tuple[list[dict[str, Any]
             note = f" (round {rounds.group(1)} of {rounds.group(2)})" if args.note_rounds and rounds else ""
             text = judgment(task, changed, evaluate(task, changed, width, height), k, width, height,
                             args.judge_style, note)
-            description = _DESCRIPTION.search(text)
-            assert description is not None  # judgment() writes the description first
             turn = {"role": "assistant", "content": [{"type": "text", "text": text}]}
             ids, mask, extras = encode(processor, [*messages[:j], turn], images[:k])
-            # The trained span, in tokens from the turn's start: the text after the description.
-            prompt = processor.apply_chat_template(messages[:j], tokenize=False, add_generation_prompt=True)
-            start, described, whole = (len(processor.tokenizer(prompt + suffix, add_special_tokens=False)["input_ids"])
-                                       for suffix in ("", text[: description.end()], text))
+            span = comparison_span(processor, messages[:j], text)
+            assert span is not None  # judgment() writes the description first
             first = last_run_start(mask)
-            begin, end = first + described - start, first + whole - start
+            begin, end = first + span[0], first + span[1]
             mask = [1 if begin <= i < end else 0 for i in range(len(mask))]
             out.append((ids, mask, extras))
     return out
+
+
+def comparison_span(processor: Any, history: list[dict[str, Any]], text: str) -> tuple[int, int] | None:
+    """Where the comparison of the judgment in ``text`` (an assistant turn after ``history``) lies,
+    in tokens from the turn's first token: every token that holds a character of what follows the
+    image's description, up to and including ``</judge>`` (a token may run across either end, e.g.
+    ``><`` of ``</judge><tool_call>``). None when ``text`` holds no described judgment."""
+    description = _DESCRIPTION.search(text)
+    if description is None:
+        return None
+    close = text.find("</judge>", description.end())
+    stop = close + len("</judge>") if close >= 0 else len(text)
+    prompt = processor.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
+    encoded = processor.tokenizer(prompt + text, add_special_tokens=False, return_offsets_mapping=True)
+    offsets = encoded["offset_mapping"]
+    first = sum(1 for begin, _ in offsets if begin < len(prompt))  # the turn's first token
+    inside = [i for i, (begin, end) in enumerate(offsets)
+              if end > len(prompt) + description.end() and begin < len(prompt) + stop]
+    return inside[0] - first, inside[-1] + 1 - first
+
+
+def validation_sample(processor: Any, messages: list[dict[str, Any]], images: list[Any]
+                      ) -> tuple[list[int], list[int], dict, list[tuple[int, int]]]:
+    """A held-out trajectory as :func:`encode` gives it, plus the token spans of its judgments'
+    comparisons (:func:`comparison_span`, from the chat's start)."""
+    from genagent_env.render import message_text
+
+    ids, mask, extras = encode(processor, messages, images)
+    spans = []
+    for j, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        span = comparison_span(processor, messages[:j], message_text(message))
+        if span is not None:
+            start = chat_length(processor, messages[:j], images, True)
+            spans.append((start + span[0], start + span[1]))
+    return ids, mask, extras, spans
+
+
+def validate(model: Any, samples: list[tuple[list[int], list[int], dict, list[tuple[int, int]]]],
+             pad_id: int, batch_size: int = 16) -> dict[str, float]:
+    """Teacher-forced scores on held-out trajectories: ``loss`` per agent token, ``comparison_loss``
+    per comparison token, and ``comparison_exact``, the share of judgments whose every comparison
+    token is the model's most likely one (given the teacher's description before it)."""
+    device = next(model.parameters()).device
+    total = {"loss": 0.0, "tokens": 0, "comparison_loss": 0.0, "comparison_tokens": 0, "exact": 0, "judgments": 0}
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(samples)), key=lambda i: len(samples[i][0]))
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            chunk = [samples[i] for i in order[start : start + batch_size]]
+            batch = collate([(ids, mask, extras) for ids, mask, extras, _ in chunk], pad_id)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            labels = batch.pop("labels")
+            logits = model(**batch).logits[:, :-1].float()
+            targets = labels[:, 1:]  # token p is predicted at position p - 1
+            losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100,
+                                                       reduction="none")
+            right = logits.argmax(-1) == batch["input_ids"][:, 1:]
+            total["loss"] += float(losses[targets != -100].sum())
+            total["tokens"] += int((targets != -100).sum())
+            for row, (*_, spans) in enumerate(chunk):
+                for begin, end in spans:
+                    total["comparison_loss"] += float(losses[row, begin - 1 : end - 1].sum())
+                    total["comparison_tokens"] += end - begin
+                    total["exact"] += int(right[row, begin - 1 : end - 1].all())
+                    total["judgments"] += 1
+    model.train(was_training)
+    return {"loss": total["loss"] / max(1, total["tokens"]),
+            "comparison_loss": total["comparison_loss"] / max(1, total["comparison_tokens"]),
+            "comparison_exact": total["exact"] / max(1, total["judgments"])}
 
 
 def last_run_start(mask: list[int]) -> int:
@@ -717,8 +820,13 @@ def main(args: Args) -> None:
 
     if args.first_message_weight < 0 or args.caption_steps < 0:
         raise ValueError("--first-message-weight and --caption-steps must be 0 or more")
+    if args.val_every < 1 or args.val_episodes < 1:
+        raise ValueError("--val-every and --val-episodes must be 1 or more")
+    held_out_tasks(1, args.val_tasks, args.seed)  # a --val-tasks out of range fails before the teacher plays
     torch.set_num_threads(args.threads)
-    accelerator = Accelerator(gradient_accumulation_steps=args.grad_accum)
+    accelerator = Accelerator(gradient_accumulation_steps=args.grad_accum, mixed_precision=args.mixed_precision)
+    accelerator.print(f"{accelerator.num_processes} process(es) on {accelerator.device}, "
+                      f"mixed precision: {accelerator.mixed_precision}", flush=True)
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -757,6 +865,12 @@ def main(args: Args) -> None:
         extra = [sample for sample in extra if len(sample[0]) <= args.max_len]
         print(f"{len(extra)} counterfactual judgments", flush=True)
         samples += extra
+    validation = []
+    if args.val_tasks > 0:
+        held_out = [validation_sample(processor, *chat_of(t)) for _, t, _ in teacher_trajectories(args, True)]
+        validation = [sample for sample in held_out if len(sample[0]) <= args.max_len]
+        print(f"validation: {len(validation)} trajectories of held-out train-split tasks, "
+              f"{sum(len(sample[3]) for sample in validation)} judgments", flush=True)
     lengths = [len(ids) for ids, _, _ in samples]
     print(f"{len(samples)} samples, {sum(lengths)} tokens ({np.mean(lengths):.0f} per sample, "
           f"{sum(sum(m) for _, m, _ in samples)} trained on), data ready in {time.time() - started:.0f} s", flush=True)
@@ -796,6 +910,21 @@ def main(args: Args) -> None:
         plan += batches(lengths, args.batch_size, rng)
     plan = plan[accelerator.process_index :: accelerator.num_processes]
     micro = step * args.grad_accum
+    scores: dict[str, float] = {}
+
+    def validation_scores() -> dict[str, float]:
+        """Validate on the main process (the others wait), print a line and log ``val/*``."""
+        result: dict[str, float] = {}
+        if accelerator.is_main_process:
+            result = validate(accelerator.unwrap_model(model), validation, pad_id)
+            if writer is not None:
+                for name, value in result.items():
+                    writer.add_scalar(f"val/{name}", value, step)
+            progress.write(f"step {step}: held-out loss {result['loss']:.4f}, comparison loss "
+                           f"{result['comparison_loss']:.4f}, comparisons exact {result['comparison_exact']:.3f}")
+        accelerator.wait_for_everyone()
+        return result
+
     model.train()
     while step < total_steps and time.time() - clock < budget and micro < len(plan):
         batch = collate([samples[i] for i in plan[micro]], pad_id)
@@ -822,8 +951,12 @@ def main(args: Args) -> None:
             writer.add_scalar("losses/sft", loss.item(), step)
             writer.add_scalar("charts/learning_rate", scheduler.get_last_lr()[0], step)
             writer.add_scalar("charts/epoch", micro / max(1, per_epoch), step)
+        if validation and step % args.val_every == 0:
+            scores = validation_scores()
         if step % 200 == 0 or step == total_steps:
             save(accelerator, model, processor, state_dir, step, time.time() - clock)
+    if validation and step % args.val_every:  # the end, when no validation just ran
+        scores = validation_scores()
     progress.close()
     save(accelerator, model, processor, state_dir, step, time.time() - clock)
     if accelerator.is_main_process:
@@ -834,7 +967,8 @@ def main(args: Args) -> None:
         processor.save_pretrained(args.out)
         (args.out / "sft_args.json").write_text(json.dumps({**asdict(args), "out": str(args.out),
                                                             "perception": str(args.perception), "steps": step,
-                                                            "minutes": (time.time() - clock) / 60}, indent=2))
+                                                            "minutes": (time.time() - clock) / 60,
+                                                            "validation": scores}, indent=2))
         print(f"saved {args.out} after {step} steps in {(time.time() - clock) / 60:.1f} min", flush=True)
 
 

@@ -153,3 +153,18 @@ def test_the_llm_rollout_rows_compare_the_agent_with_raw_generate_on_the_same_ba
     assert raw > 0 and acting > 0 and whole <= acting + 1  # the whole rollout adds the env's time
     assert acting_ratio == pytest.approx(acting / raw, abs=0.01) and whole_ratio == pytest.approx(whole / raw, abs=0.01)
     assert cells[6].endswith("PASS" if acting / raw >= 0.8 else "FAIL")
+
+
+def test_the_sft_speed_table_times_bf16_against_float32_on_the_same_batches():
+    from benchmarks import perf_sft
+
+    lines = perf_sft.main(perf_sft.Args(episodes=24, steps=2, repeats=1, batch_size=4, threads=1))
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.strip("|").split("|")]
+            for line in lines if line.startswith("| ") and "setting" not in line}
+    assert set(rows) == {"float32 (baseline)", "bf16 autocast"}
+    base, bf16 = (float(rows[name][1]) for name in ("float32 (baseline)", "bf16 autocast"))
+    assert rows["float32 (baseline)"][4] == "1.00×"
+    assert float(rows["bf16 autocast"][4].rstrip("×")) == pytest.approx(bf16 / base, abs=0.02)
+    assert float(rows["bf16 autocast"][2]) == pytest.approx(4 * bf16, abs=0.1)
+    # the same batches: the losses agree to bf16's precision
+    assert float(rows["bf16 autocast"][3]) == pytest.approx(float(rows["float32 (baseline)"][3]), rel=0.05)

@@ -217,6 +217,60 @@ def test_sft_steps_lower_the_loss_and_the_checkpoint_loads_as_an_agent(tmp_path:
     assert trajectory.terminated or trajectory.truncated
 
 
+def test_validation_plays_only_held_out_train_tasks_which_the_sft_data_never_holds():
+    from examples.train_sft import Args, held_out_tasks, teacher_trajectories
+    from genagent_env.tasks.suites import resolve_suite
+
+    held = held_out_tasks(200, 0.05, 0)
+    assert len(held) == 10 and held == held_out_tasks(200, 0.05, 0) and held != held_out_tasks(200, 0.05, 1)
+    assert held_out_tasks(200, 0.0, 0) == set()
+    for share in (1.0, -0.1):
+        with pytest.raises(ValueError, match="--val-tasks"):
+            held_out_tasks(200, share, 0)
+    args = Args(episodes=40, val_episodes=20, val_tasks=0.01, max_rounds=(1,), unreliable_tool=0.0)
+    for validation in (False, True):
+        for suite, _, task in teacher_trajectories(args, validation):
+            tasks = resolve_suite(suite, "train")
+            assert (tasks.index(task) in held_out_tasks(len(tasks), 0.01, 0)) == validation
+    # without held-out tasks the teacher data is what it always was (the shipped recipe reproduces)
+    plain = [t.messages for _, t, _ in teacher_trajectories(Args(episodes=10, max_rounds=(1,)))]
+    assert plain == [t.messages for _, t, _ in teacher_trajectories(Args(episodes=10, max_rounds=(1,), val_tasks=0))]
+
+
+def test_validation_scores_each_judgments_comparison_and_falls_as_the_model_learns_it(tmp_path: Path):
+    from agents.tiny.processor import render_chat
+    from examples.train_sft import Args, build_tiny, collate, validate, validation_sample
+
+    messages, images, _ = _teacher_chat()
+    args = Args(perception=_perception_file(tmp_path), perception_width=16, hidden_size=64, layers=2, heads=2,
+                vocab_size=400)
+    model, processor = build_tiny(args, [render_chat(messages)] * 3)
+    sample = validation_sample(processor, messages, images)
+    ids, mask, extras, spans = sample
+    judgments = [m for m in messages if m["role"] == "assistant" and "<judge>" in str(m["content"])]
+    assert len(spans) == len(judgments) >= 1
+    for begin, end in spans:  # what follows the description, to the end of the judgment (a token may run past it)
+        text = processor.tokenizer.decode(ids[begin:end])
+        assert re.fullmatch(r"( Checks: [^<]*\.)? It (matches the request|does not match[^<]*)\.</judge><?", text), text
+        assert all(mask[begin:end])  # agent tokens
+    pad_id = processor.tokenizer.pad_token_id
+    batch = collate([(ids, mask, extras)], pad_id)
+    before = validate(model, [sample], pad_id)
+    assert before["loss"] == pytest.approx(model(**batch).loss.item(), rel=1e-4)  # the model's own loss
+    assert before["comparison_exact"] == 0.0  # an untrained model gets no whole comparison right
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    model.train()
+    for _ in range(60):
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after = validate(model, [sample], pad_id)
+    assert model.training  # validate leaves the mode as it found it
+    assert after["comparison_loss"] < 0.5 * before["comparison_loss"] and after["loss"] < 0.5 * before["loss"]
+    assert after["comparison_exact"] == 1.0  # the one sample learned by heart, its comparisons with it
+
+
 def test_train_sft_runs_a_few_steps_under_accelerate_with_two_cpu_processes(tmp_path: Path):
     perception = _perception_file(tmp_path)
     out = tmp_path / "sft"
@@ -229,13 +283,17 @@ def test_train_sft_runs_a_few_steps_under_accelerate_with_two_cpu_processes(tmp_
                # the caption and rewrite stages (both processes stop at the same step), a scoped copy head,
                # centroids, quotes, counterfactual judgments (drawn from the seed: the same in both processes)
                "--caption-minutes", "0.05", "--rewrite-minutes", "0.05", "--copy-scope", "request",
-               "--slot-centroids", "--quote-tool-names", "--counterfactual-judgments", "0.5", "--note-rounds"]
+               "--slot-centroids", "--quote-tool-names", "--counterfactual-judgments", "0.5", "--note-rounds",
+               # validation on held-out train tasks, on the main process while the other waits
+               "--val-tasks", "0.01", "--val-episodes", "4", "--val-every", "2"]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "held-out captions exact" in result.stdout and "held-out rewrites exact" in result.stdout
     assert re.search(r"^[1-9]\d* counterfactual judgments$", result.stdout, re.M)  # (the main process prints)
+    assert re.search(r"^validation: 4 trajectories", result.stdout, re.M) and "comparisons exact" in result.stdout
     saved = json.loads((out / "sft_args.json").read_text())
     assert saved["steps"] >= 2 and (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
+    assert set(saved["validation"]) == {"loss", "comparison_loss", "comparison_exact"}
     state = json.loads((out / "training_state" / "step.json").read_text())
     assert state["step"] == saved["steps"]
     assert np.isfinite(state["spent"])
@@ -278,6 +336,28 @@ def test_an_interrupted_sft_run_resumes_where_it_stopped(tmp_path: Path, capsys)
     saved = json.loads((tmp_path / "sft" / "sft_args.json").read_text())
     assert first["step"] == 3 and saved["steps"] == 6
     assert (tmp_path / "sft" / "tokenizer.json").read_text() == tokenizer  # the weights' tokenizer, not a new one
+
+
+def test_sft_steps_autocast_to_bf16_and_keep_float32_weights(tmp_path: Path, capsys):
+    from accelerate.state import AcceleratorState
+    from safetensors.torch import load_file
+
+    from examples.train_sft import Args, main
+
+    # accelerate keeps one state per process, and an earlier test's run set it to float32
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        main(Args(perception=_perception_file(tmp_path), perception_width=16, episodes=8, max_rounds=(2,),
+                  hidden_size=64, layers=2, heads=2, vocab_size=400, batch_size=4, threads=1, epochs=1,
+                  mixed_precision="bf16", caption_steps=2, val_tasks=0.01, val_episodes=2, out=tmp_path / "sft"))
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)  # later runs in this process: float32 again
+    assert "1 process(es) on cpu, mixed precision: bf16" in capsys.readouterr().out  # what accelerate runs
+    saved = json.loads((tmp_path / "sft" / "sft_args.json").read_text())
+    assert saved["mixed_precision"] == "bf16" and saved["steps"] == 2
+    assert np.isfinite(saved["validation"]["loss"])
+    weights = load_file(str(tmp_path / "sft" / "model.safetensors"))
+    assert {v.dtype for v in weights.values() if v.is_floating_point()} == {torch.float32}
 
 
 @pytest.mark.parametrize("lora_rank", [0, 4])
