@@ -170,7 +170,8 @@ class Args:
     mixed_precision: Literal["no", "bf16", "fp16"] | None = None
     """autocast the steps (weights and optimizer stay float32); None: as accelerate is configured
     (``accelerate launch --mixed_precision``, else no). bf16 pays on GPUs and on CPUs with bf16
-    instructions (AVX512-BF16, AMX): 1.45× the SFT steps per second on the 2 cores here"""
+    instructions (AVX512-BF16, AMX): 1.37× the SFT steps per second on the 2 cores here
+    (``python -m benchmarks.perf_sft``)"""
     log_every: int = 10
     """steps between TensorBoard points"""
     val_tasks: float = 0.0
