@@ -253,9 +253,16 @@ class Sample:
     old_value: float = 0.0
 
 
+def has_signal(rewards: list[float]) -> bool:
+    """Whether a group's rewards differ at all; a group whose rollouts all score the same gets
+    zero advantages and adds nothing to the gradient (exact equality, so rounding noise does not
+    pose as a signal)."""
+    return max(rewards) != min(rewards)
+
+
 def group_advantages(rewards: list[float], scale: bool) -> list[float]:
     """GRPO: each reward minus the group mean, over the group's standard deviation when ``scale``."""
-    if max(rewards) == min(rewards):  # no signal (and no rounding noise posing as one)
+    if not has_signal(rewards):
         return [0.0] * len(rewards)
     mean = statistics.fmean(rewards)
     std = statistics.pstdev(rewards) if scale else 1.0
@@ -448,10 +455,12 @@ def main(args: Args) -> None:
         rng = random.Random(f"resample/{args.seed}/{step}/{accelerator.process_index}")
         kept: list[Any] = []
         trajectory_advantages: list[float] = []
+        silent_groups = 0
         for group in groups:
             chosen = (resample_by_turns(group.trajectories, args.group_size, rng) if args.resample
                       else group.trajectories)
             kept += chosen
+            silent_groups += not has_signal([t.reward for t in chosen])
             trajectory_advantages += group_advantages([t.reward for t in chosen], args.scale_rewards)
         samples = turn_samples(kept)
         for sample in samples:
@@ -531,6 +540,8 @@ def main(args: Args) -> None:
             "seeds": [seeds for _, _, seeds in drawn],
             "reward": statistics.fmean(t.reward for t in kept),
             "reward_all_rollouts": statistics.fmean(t.reward for g in groups for t in g.trajectories),
+            # TRL's name: the share of groups with one reward for all, so no GRPO gradient
+            "frac_reward_zero_std": silent_groups / max(len(groups), 1),
             "passed": statistics.fmean(float(t.passed) for t in kept),
             "turns": statistics.fmean(len(t.turns) for t in kept),
             "tool_call_failure_rate": sum(failed for _, failed in calls) / max(sum(n for n, _ in calls), 1),
@@ -546,6 +557,7 @@ def main(args: Args) -> None:
             writer.add_scalar("charts/reward", record["reward"], step)
             writer.add_scalar("charts/passed", record["passed"], step)
             writer.add_scalar("charts/turns_per_trajectory", record["turns"], step)
+            writer.add_scalar("charts/frac_reward_zero_std", record["frac_reward_zero_std"], step)
             writer.add_scalar("charts/tool_call_failure_rate", record["tool_call_failure_rate"], step)
             writer.add_scalar("charts/learning_rate", scheduler.get_last_lr()[0], step)
             writer.add_scalar("charts/rollout_tokens_per_s", record["agent_tokens"] / max(rollout_s, 1e-9), step)

@@ -19,6 +19,7 @@ from examples.train_grpo import (
     Sample,
     gae,
     group_advantages,
+    has_signal,
     resample_by_turns,
     score,
     scoring_units,
@@ -52,6 +53,7 @@ def test_group_advantages_are_centred_and_scaled_only_when_asked():
     assert sum(scaled) == pytest.approx(0.0) and scaled[0] == pytest.approx(1.0, rel=1e-3)
     assert group_advantages([1.0, 0.0, 0.0, 1.0], scale=False) == pytest.approx([0.5, -0.5, -0.5, 0.5], rel=1e-3)
     assert group_advantages([0.7, 0.7, 0.7], scale=True) == [0.0, 0.0, 0.0]  # no signal, no gradient
+    assert not has_signal([0.7, 0.7, 0.7]) and has_signal([0.7, 0.7, 0.9])
 
 
 def test_token_weights_average_as_trl_loss_types_do():
@@ -157,6 +159,9 @@ def test_a_resumed_run_continues_with_the_same_batch_and_optimizer_state(tmp_pat
     _run(tmp_path / "resumed", steps=1)
     resumed = _run(tmp_path / "resumed", steps=2)
     assert [r["step"] for r in resumed] == [1, 2]  # step 1 is not played again
+    for record in straight:  # 2 groups a step; a step whose groups all lack signal has nothing to learn
+        assert record["frac_reward_zero_std"] in (0.0, 0.5, 1.0)
+        assert record["frac_reward_zero_std"] < 1.0 or record["loss"] == 0.0
     for key in ("tasks", "seeds", "reward", "turns", "agent_tokens"):
         assert resumed[1][key] == straight[1][key], key
     assert resumed[1]["loss"] == pytest.approx(straight[1]["loss"], abs=1e-6)
