@@ -86,11 +86,13 @@ def run_episode(
     seed: int | None = None,
     options: Mapping[str, Any] | None = None,
     max_steps: int = 1000,
+    agent_seed: int | None = None,
 ) -> Trajectory:
     """Reset ``env`` (with ``seed`` and ``options``), let ``agent`` act until the episode ends, and
-    return the :class:`Trajectory`. ``max_steps`` guards against an env without its own limit."""
+    return the :class:`Trajectory`. ``max_steps`` guards against an env without its own limit.
+    The agent is reset with ``agent_seed``, or with ``seed`` when that is ``None``."""
     observation, info = env.reset(seed=seed, options=dict(options) if options else None)
-    agent.reset(seed)
+    agent.reset(seed if agent_seed is None else agent_seed)
     trajectory = _start(info)
     for _ in range(max_steps):
         context = len(info.get("messages", []))
@@ -104,10 +106,20 @@ def run_episode(
 
 @dataclass(frozen=True)
 class EpisodeSpec:
-    """How to start one episode: the reset ``seed`` and ``options`` (e.g. ``{"task_index": 3}``)."""
+    """How to start one episode: the reset ``seed`` and ``options`` (e.g. ``{"task_index": 3}``).
+
+    ``agent_seed`` seeds the agent's sampling (``None``: ``seed`` does). Episodes that share
+    ``seed`` but not ``agent_seed`` see the same tool luck (a prompt written in both draws the same
+    image) while the agent samples differently: common random numbers for a GRPO group."""
 
     seed: int | None = None
     options: Mapping[str, Any] | None = None
+    agent_seed: int | None = None
+
+    @property
+    def sampling_seed(self) -> int | None:
+        """The seed the agent is reset with."""
+        return self.seed if self.agent_seed is None else self.agent_seed
 
 
 def run_episodes(
@@ -167,7 +179,7 @@ def stream_episodes(
     Each step's tool calls across sub-environments go to the generator as one batch, through the
     vector env's public ``reset`` and ``step``; a sub-environment with nothing left to play gets
     :data:`~genagent_env.vector.SKIP`. Results do not depend on how episodes share steps: the
-    trajectory of a spec is the one :func:`run_episode` gives with the same seed and options.
+    trajectory of a spec is the one :func:`run_episode` gives with the same seeds and options.
 
     Args:
         envs: A :class:`~genagent_env.vector.GenAgentVectorEnv`.
@@ -213,7 +225,7 @@ def stream_episodes(
             if first:
                 break
         for i in slots:
-            players[i].reset(slot_spec[i].seed)
+            players[i].reset(slot_spec[i].sampling_seed)
             trajectories[i] = _start(infos[i])
             steps[i] = 0
 

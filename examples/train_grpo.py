@@ -20,7 +20,10 @@ Each step:
 2. **Trajectory resampling** (the paper's): of the G′ rollouts of a task, G are kept, spread as
    evenly as possible over their numbers of turns, so that the many short trajectories of an
    agent that mostly submits at once do not dominate the gradient. ``--no-resample`` plays G
-   rollouts and keeps them all.
+   rollouts and keeps them all. ``--shared-env-seed`` plays a task's rollouts on one env seed
+   (common random numbers): a prompt written in two rollouts draws the same image, so the rewards
+   of a group differ by what the policy wrote and decided, not by the tool's luck; the policy
+   still samples each rollout with a seed of its own.
 3. **Advantages.** GRPO: each trajectory's reward minus its group's mean, divided by the group's
    standard deviation (``--no-scale-rewards``: not divided, as Dr. GRPO recommends); every token
    of every agent turn of the trajectory gets it. PPO (``--algo ppo``): a value head reads the
@@ -97,6 +100,9 @@ class Args:
     """G: rollouts kept per task after resampling by number of turns (the paper: 8)"""
     resample: bool = True
     """keep G of G′ spread evenly over turn counts; off: play G rollouts and keep them all"""
+    shared_env_seed: bool = False
+    """play all rollouts of a task on one env seed, so the same prompt draws the same image in each
+    (common random numbers: less of the reward's spread is the tool's luck); sampling seeds differ"""
     temperature: float = 1.0
     """sampling temperature of the rollouts"""
     top_p: float = 1.0
@@ -202,14 +208,18 @@ def draw_tasks(args: Args, step: int, rank: int, sizes: dict[str, int]) -> list[
     return drawn
 
 
-def play(envs: dict[str, Any], agent: Any, drawn: list[tuple[str, int, list[int]]]) -> list[Group]:
-    """Every rollout of the step's tasks, one vector env per suite, grouped by task."""
+def play(envs: dict[str, Any], agent: Any, drawn: list[tuple[str, int, list[int]]],
+         shared_env_seed: bool = False) -> list[Group]:
+    """Every rollout of the step's tasks, one vector env per suite, grouped by task. Each rollout's
+    seed seeds the env and the agent's sampling; with ``shared_env_seed`` the env of every rollout
+    of a task gets the task's first seed (the same tool luck) and the agent still its own."""
     from agents.rollout import EpisodeSpec, stream_episodes
 
     groups = [Group(suite, index, []) for suite, index, _ in drawn]
     for suite, vector_env in envs.items():
         jobs = [(g, seed) for g, (s, index, seeds) in enumerate(drawn) if s == suite for seed in seeds]
-        specs = [EpisodeSpec(seed=seed, options={"task_index": drawn[g][1]}) for g, seed in jobs]
+        specs = [EpisodeSpec(seed=drawn[g][2][0] if shared_env_seed else seed, agent_seed=seed,
+                             options={"task_index": drawn[g][1]}) for g, seed in jobs]
         found = dict(stream_episodes(vector_env, agent, specs))
         for j, (g, _) in enumerate(jobs):
             groups[g].trajectories.append(found[j])
@@ -448,7 +458,7 @@ def main(args: Args) -> None:
         drawn = draw_tasks(args, step, accelerator.process_index, sizes)
         agent = rollout_agent(policy, processor, args,
                               seed=random.Random(f"agent/{args.seed}/{step}/{accelerator.process_index}").randrange(2**62))
-        groups = play(envs, agent, drawn)
+        groups = play(envs, agent, drawn, args.shared_env_seed)
         rollout_s = time.time() - started
 
         # 2. Resampling by number of turns, then 3. advantages.

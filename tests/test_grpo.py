@@ -20,6 +20,7 @@ from examples.train_grpo import (
     gae,
     group_advantages,
     has_signal,
+    play,
     resample_by_turns,
     score,
     scoring_units,
@@ -141,6 +142,30 @@ def test_a_turn_whose_tokens_are_not_a_prefix_of_the_last_turn_is_scored_on_its_
                Sample(chat=[], completion=[4], trajectory=0, turn=2, reward=0.0, prompt=[1, 2, 5, 7, 8, 9, 3])]
     assert scoring_units(samples, single_pass=True) == [[0], [2, 1]]  # turn 0's message re-tokenized as 5 7
     assert scoring_units(samples, single_pass=False) == [[0], [1], [2]]
+
+
+def test_shared_env_seed_gives_a_group_the_same_tool_luck_and_its_own_sampling():
+    from agents.tiny import load_agent
+    from genagent_env.vector import GenAgentVectorEnv
+
+    # A hot agent, so that the rollouts' sampling differences show within four rollouts.
+    agent = load_agent("tiny-sft", do_sample=True, temperature=2.0, seed=5)
+    envs = {"shapes-geneval": GenAgentVectorEnv(4, max_rounds=2, autoreset_mode="disabled")}
+    drawn = [("shapes-geneval", 7, [101, 202, 303, 404])]
+    shared = play(envs, agent, drawn, shared_env_seed=True)[0].trajectories
+    apart = play(envs, agent, drawn)[0].trajectories
+    envs["shapes-geneval"].close()
+
+    def tool_seeds(trajectory) -> list[int]:
+        return [r["seed"] for r in trajectory.rounds]
+
+    # One env seed: the k-th tool call of every rollout draws the same seed ...
+    firsts = {tool_seeds(t)[0] for t in shared if t.rounds}
+    assert len(firsts) == 1
+    # ... while each rollout still samples its own messages.
+    assert len({tuple(turn["action"] for turn in t.turns) for t in shared}) > 1
+    # Without it, each rollout has an env seed of its own.
+    assert len({tool_seeds(t)[0] for t in apart if t.rounds}) > 1
 
 
 def _run(out: Path, *extra: str, steps: int) -> list[dict]:
