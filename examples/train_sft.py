@@ -86,11 +86,13 @@ class Args:
     """share of the teacher's tool calls whose prompt is garbled before rendering (a colour, count, half,
     size or shape swapped), so that the images contradict the request often enough that the student
     must read them: judging by copying the request would be right most of the time otherwise"""
-    judge_style: Literal["problems", "checks", "lookup", "adjacent"] = "checks"
+    judge_style: Literal["problems", "checks", "lookup", "adjacent", "seen"] = "checks"
     """the teacher's comparison after the description: the failed checks' messages, a verdict per
     check, (lookup) the description written name first and each check copying what it says
-    after the group's name before its verdict, or (adjacent) that description with each check
-    writing the wanted value, then the group's name and what follows it (``×2 red circle ×3: no``)"""
+    after the group's name before its verdict, (adjacent) that description with each check
+    writing the wanted value, then the group's name and what follows it (``×2 red circle ×3: no``),
+    or (seen) a verdict per check where half, relation and size checks also write what the image
+    shows, as count checks write the count found (``ring left: right no``)"""
     note_rounds: bool = False
     """the teacher ends a failed image's verdict with the rounds used (``It does not match (round 2
     of 2).``), copied from the tool turn, right before the choice it decides: retry, or submit when

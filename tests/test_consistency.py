@@ -17,9 +17,10 @@ def _record(agent: str, rounds: list[tuple[str, bool]]) -> dict:
     return {"agent": agent, "rounds": [{"judge": text, "passed": passed} for text, passed in rounds]}
 
 
-def test_the_teachers_own_judgments_read_back_as_fully_consistent():
+@pytest.mark.parametrize("style", ["checks", "seen"])
+def test_the_teachers_own_judgments_read_back_as_fully_consistent(style: str):
     env = gym.make("genagent_env:GenAgent-v0", max_rounds=2, privileged=True)
-    teacher = DescribeFirstTeacher(judge_style="checks")
+    teacher = DescribeFirstTeacher(judge_style=style)  # type: ignore[arg-type]
     records = []
     for task_index in range(0, 280, 7):
         trajectory = run_episode(env, teacher, seed=task_index, options={"task_index": task_index})

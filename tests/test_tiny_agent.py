@@ -417,6 +417,40 @@ def test_the_checks_judge_style_gives_one_verdict_per_check_in_the_descriptions_
     assert check_phrase({"check": "exclude", "item": 0, "ok": True}, exact, detections) == "fewer than 4 circles: yes"
 
 
+def test_the_seen_judge_style_writes_what_the_image_shows_and_agrees_with_the_verifier():
+    from agents.tiny.teacher import check_phrase, seen_value
+    from genagent_env.scorers.checklist import evaluate_checklist
+
+    task = {"include": [{"class": "circle", "count": 1, "color": "red", "region": "left", "size": "larger"},
+                        {"class": "star", "count": 1, "region": "above", "position": ["right of", 0]}]}
+
+    def obj(shape: str, colour: str, x: float, y: float, area: float) -> dict:
+        return {"class": shape, "color": colour, "centroid": [x, y], "area": area}
+
+    scenes = {  # (circle's half, circle's size, star's half, star's relation to the circle)
+        ("left", "big", "top", "right"): [obj("circle", "red", 20, 30, 900), obj("star", "blue", 100, 20, 200)],
+        ("right", "small", "bottom", "left"): [obj("circle", "red", 110, 30, 100),
+                                                obj("star", "blue", 30, 100, 400)],
+        ("left", "same", "top", "near"): [obj("circle", "red", 60, 30, 300), obj("star", "blue", 63, 20, 300)],
+        ("none", "none", "both", "none"): [obj("star", "blue", 30, 20, 300), obj("star", "blue", 30, 100, 300),
+                                           obj("circle", "green", 90, 90, 300)],
+    }
+    for (circle_half, circle_size, star_half, relation), scene in scenes.items():
+        checks = evaluate_checklist(task, scene, 128, 128)
+        seen = {(c["check"], c["item"]): seen_value(c, task, scene) for c in checks if c["check"] != "count"}
+        assert seen == {("region", 0): circle_half, ("size", 0): circle_size, ("region", 1): star_half,
+                        ("position", 1): relation}, scene
+        asked = {("region", 0): "left", ("size", 0): "big", ("region", 1): "top", ("position", 1): "right"}
+        for check in checks:  # the word is the asked one exactly when the verifier's check holds
+            if check["check"] != "count":
+                key = (check["check"], check["item"])
+                assert (seen[key] == asked[key]) == check["ok"], (key, scene)
+    wrong_side = scenes[("right", "small", "bottom", "left")]
+    phrases = [check_phrase(c, task, wrong_side, seen=True) for c in evaluate_checklist(task, wrong_side, 128, 128)]
+    assert phrases == ["1 red circle: 1 yes", "red circle left: right no", "red circle big: small no",
+                       "1 star: 1 yes", "star top: bottom no", "star right of red circle: left no"]
+
+
 def test_the_lookup_judge_style_copies_each_groups_evidence_from_a_name_first_description():
     from agents.tiny.teacher import adjacent_phrase, describe_scene, lookup_phrase, scene_groups
 
@@ -464,7 +498,7 @@ def test_the_teacher_writes_either_judge_style_and_refuses_others():
 
     env = gym.make("genagent_env:GenAgent-v0", max_rounds=2, privileged=True)
     for style, marker in (("checks", "Checks: "), ("lookup", "Checks: "), ("adjacent", "Checks: "),
-                          ("problems", "It does not match: ")):
+                          ("seen", "Checks: "), ("problems", "It does not match: ")):
         judged = []
         for seed in range(6):
             teacher = DescribeFirstTeacher(judge_style=style, note_rounds=style == "lookup")

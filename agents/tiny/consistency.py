@@ -20,8 +20,9 @@ Three questions, each answerable from the text alone (no image, no verifier):
   every check says ``yes``; and, with the verifier's verdict from the record, the share of failing
   images whose every check says ``yes`` (the image accepted).
 
-Judgments in another style (``problems``, ``lookup``, ``adjacent``) or not in the teacher's form
-at all are counted as unread.
+The ``seen`` style (half, relation and size checks also write what they saw, ``ring left: right
+no``) is read as ``checks`` is. Judgments in another style (``problems``, ``lookup``,
+``adjacent``) or not in the teacher's form at all are counted as unread.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ _NOUN = "|".join(re.escape(n) for n in sorted(_NOUNS, key=len, reverse=True))
 _GROUP = re.compile(rf"(\d+) (?:(?:big|small) )?(?:({_COLOUR}) )?({_NOUN})\b")
 _COUNT_CHECK = re.compile(rf"(?:^|; )(\d+) (?:({_COLOUR}) )?({_NOUN}): (\d+) (yes|no)\b")
 _JUDGMENT = re.compile(r"image_\d+ shows (.*?)\. Checks: (.*?)\. It (matches|does not match)")
-_VERDICT = re.compile(r": (?:\d+ )?(yes|no)\b")
+#: A check's verdict, after the count it found (``checks``) or the word for what it saw (``seen``).
+_VERDICT = re.compile(r": (?:(?:\d+|left|right|top|bottom|both|near|big|small|same|none) )?(yes|no)\b")
 
 
 @dataclass(frozen=True)

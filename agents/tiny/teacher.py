@@ -16,6 +16,9 @@ the student sees:
   verdict on the whole; with ``judge_style="lookup"`` the description names each group first
   (``"red square ×2 (left)"``) and each check copies what the description says after the group's
   name before its verdict (:func:`lookup_phrase`: ``"red square ×2 (left), want ×1: no"``); with
+  ``judge_style="seen"`` the ``checks`` style whose half, relation and size checks also write what
+  the image shows before the verdict, as its count checks write the count found
+  (:func:`seen_value`: ``"ring left: right no"``); with
   ``note_rounds`` a failed image's verdict ends with the rounds used (``"(round 1 of 2)"``);
 - then ``<answer>done</answer>`` when the image matches, a refined rewrite that restates what
   failed when a tool call is left, or the image with the fewest problems when none is.
@@ -108,6 +111,50 @@ def group_evidence(count: int, size: str = "", halves: Sequence[str] = ()) -> st
     return f" ×{count}{' ' + size if size else ''}{' (' + ', '.join(halves) + ')' if halves else ''}"
 
 
+#: The checklist key each kind of check reads, and each value's opposite: a check that fails may hold
+#: for the opposite value (the object is in the other half), or for neither.
+_FLIPPED = {"region": "region", "position": "position", "size": "size"}
+_OPPOSITE = {"left": "right", "right": "left", "above": "below", "below": "above",
+             "left of": "right of", "right of": "left of", "larger": "smaller", "smaller": "larger"}
+#: What a check writes it sees: the value's word, or the word for neither / for no such object.
+_SEEN_WORDS = {"left": "left", "right": "right", "above": "top", "below": "bottom", "left of": "left",
+               "right of": "right", "larger": "big", "smaller": "small"}
+_NEITHER = {"region": "both", "position": "near", "size": "same"}
+
+
+def seen_value(check: Mapping[str, Any], task: Mapping[str, Any], detections: Sequence[Mapping[str, Any]],
+               width: int = 128, height: int = 128) -> str:
+    """What the image shows for a half, relation or size check, in one word: the asked value's
+    word when the check holds (``left``, ``top``, ``right`` for "right of", ``big``); the opposite's
+    when the opposite would hold (the checklist evaluated with the value flipped, so the same
+    margins decide); ``none`` when the object (or, for a relation, either object) is not there;
+    else ``both`` (objects in both halves), ``near`` (not clearly on either side) or ``same`` (not
+    clearly bigger or smaller). The word equals the asked one exactly when the check holds."""
+    from genagent_env.scorers.checklist import evaluate_checklist
+
+    kind = str(check["check"])
+    index = int(check["item"])
+    include = [dict(item) for item in task["include"]]
+    item = include[index]
+    asked = item[kind][0] if kind == "position" else item[kind]
+    if check.get("ok"):
+        return _SEEN_WORDS.get(str(asked), str(asked))
+
+    def present(wanted: Mapping[str, Any]) -> bool:
+        return any(d["class"] == wanted["class"] and (not wanted.get("color") or d.get("color") == wanted["color"])
+                   for d in detections)
+
+    if not present(item) or (kind == "position" and not present(include[int(item["position"][1])])):
+        return "none"
+    opposite = _OPPOSITE.get(str(asked))
+    if opposite is not None:
+        item[kind] = [opposite, item["position"][1]] if kind == "position" else opposite
+        flipped = evaluate_checklist({**task, "include": include}, detections, width, height)
+        if any(c.get("check") == kind and c.get("item") == index and c.get("ok") for c in flipped):
+            return _SEEN_WORDS[opposite]
+    return _NEITHER[kind]
+
+
 #: The halves' words in the descriptions, for the checklist's region names.
 _HALF_WORDS = {"left": "left", "right": "right", "above": "top", "below": "bottom"}
 #: The size words in the descriptions, for the checklist's size labels.
@@ -115,11 +162,17 @@ _SIZE_WORDS = {"larger": "big", "smaller": "small"}
 
 
 def check_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
-                 detections: Sequence[Mapping[str, Any]]) -> str:
+                 detections: Sequence[Mapping[str, Any]], seen: bool = False,
+                 width: int = 128, height: int = 128) -> str:
     """One verifier check as a short verdict in the description's words: ``"2 red circles: 3 no"``
     (asked, found, verdict), ``"ring left: yes"``, ``"cross left of star: no"``, ``"cross small: no"``,
-    ``"no blue stars: yes"``, ``"fewer than 4 rings: yes"`` (an exact count of 3 excludes a fourth)."""
+    ``"no blue stars: yes"``, ``"fewer than 4 rings: yes"`` (an exact count of 3 excludes a fourth).
+    With ``seen``, a half, relation or size check also writes what the image shows before its
+    verdict, as a count check writes the count found (:func:`seen_value`): ``"ring left: right no"``,
+    ``"cross left of star: near no"``, ``"cross small: big no"``."""
     verdict = "yes" if check.get("ok") else "no"
+    if seen and check.get("check") in _FLIPPED:
+        verdict = f"{seen_value(check, task, detections, width, height)} {verdict}"
     kind = check.get("check")
     if kind == "exclude":
         item = (task.get("exclude") or [])[int(check["item"])]
@@ -235,8 +288,11 @@ def failed_messages(checks: Sequence[Mapping[str, Any]]) -> list[str]:
 #: ``image_1 shows black cross ×3 (left). Checks: black cross ×3 (left), want ×3: yes; red square ×0,
 #: want ×1: no.``): a causal model reads a group's count after its name there, and copies it;
 #: or the same description with each check's wanted and seen values side by side (``"adjacent"``:
-#: ``Checks: ×3 black cross ×3: yes; ×1 red square ×0: no.``).
-JudgeStyle = Literal["problems", "checks", "lookup", "adjacent"]
+#: ``Checks: ×3 black cross ×3: yes; ×1 red square ×0: no.``); or ``"checks"`` whose half, relation
+#: and size checks also write what the image shows, as its count checks write the count found
+#: (``"seen"``: ``Checks: 1 ring: 1 yes; ring left: right no.``).
+JudgeStyle = Literal["problems", "checks", "lookup", "adjacent", "seen"]
+JUDGE_STYLES: tuple[str, ...] = ("problems", "checks", "lookup", "adjacent", "seen")
 
 
 class DescribeFirstTeacher(Agent):
@@ -254,8 +310,8 @@ class DescribeFirstTeacher(Agent):
 
     def __init__(self, scorer: str | Any = "shapes", judge_style: JudgeStyle = "problems",
                  note_rounds: bool = False) -> None:
-        if judge_style not in ("problems", "checks", "lookup", "adjacent"):
-            raise ValueError(f"judge_style must be 'problems', 'checks', 'lookup' or 'adjacent', got {judge_style!r}")
+        if judge_style not in JUDGE_STYLES:
+            raise ValueError(f"judge_style must be one of {', '.join(JUDGE_STYLES)}, got {judge_style!r}")
         self.scorer = make_scorer(scorer)
         self.judge_style = judge_style
         self.note_rounds = note_rounds
@@ -298,8 +354,9 @@ def judgment(task: Mapping[str, Any], detections: Sequence[Mapping[str, Any]], c
     holds."""
     seen = describe_scene(detections, width, height, key_first=style in ("lookup", "adjacent"))
     text = f"<judge>image_{k} shows {seen}."
-    if style == "checks":
-        text += f" Checks: {'; '.join(check_phrase(c, task, detections) for c in checks)}."
+    if style in ("checks", "seen"):
+        phrases = (check_phrase(c, task, detections, style == "seen", width, height) for c in checks)
+        text += f" Checks: {'; '.join(phrases)}."
     elif style in ("lookup", "adjacent"):
         groups = scene_groups(detections, width, height)
         phrase = lookup_phrase if style == "lookup" else adjacent_phrase
@@ -374,6 +431,6 @@ def perturb_scene(detections: Sequence[Mapping[str, Any]], task: Mapping[str, An
     return objects
 
 
-__all__ = ["PERTURBATIONS", "DescribeFirstTeacher", "JudgeStyle", "adjacent_phrase", "check_phrase", "describe_scene",
-           "excluded_count", "failed_messages", "group_evidence", "group_key", "judgment", "lookup_phrase",
-           "perturb_scene", "problems", "scene_groups"]
+__all__ = ["JUDGE_STYLES", "PERTURBATIONS", "DescribeFirstTeacher", "JudgeStyle", "adjacent_phrase", "check_phrase",
+           "describe_scene", "excluded_count", "failed_messages", "group_evidence", "group_key", "judgment",
+           "lookup_phrase", "perturb_scene", "problems", "scene_groups", "seen_value"]
