@@ -47,7 +47,7 @@ _GROUP = re.compile(rf"(\d+) (?:(?:big|small) )?(?:({_COLOUR}) )?({_NOUN})\b")
 _COUNT_CHECK = re.compile(rf"(?:^|; )(\d+) (?:({_COLOUR}) )?({_NOUN}): (\d+) (yes|no)\b")
 _JUDGMENT = re.compile(r"image_\d+ shows (.*?)\. Checks: (.*?)\. It (matches|does not match)")
 #: A check's verdict, after the count it found (``checks``) or the word for what it saw (``seen``).
-_VERDICT = re.compile(r": (?:(?:\d+|left|right|top|bottom|both|near|big|small|same|none) )?(yes|no)\b")
+_VERDICT = re.compile(r": (?:(?:\d+|left|right|top|bottom|above|below|both|near|big|small|same|none) )?(yes|no)\b")
 
 
 @dataclass(frozen=True)

@@ -111,17 +111,6 @@ def group_evidence(count: int, size: str = "", halves: Sequence[str] = ()) -> st
     return f" ×{count}{' ' + size if size else ''}{' (' + ', '.join(halves) + ')' if halves else ''}"
 
 
-#: The checklist key each kind of check reads, and each value's opposite: a check that fails may hold
-#: for the opposite value (the object is in the other half), or for neither.
-_FLIPPED = {"region": "region", "position": "position", "size": "size"}
-_OPPOSITE = {"left": "right", "right": "left", "above": "below", "below": "above",
-             "left of": "right of", "right of": "left of", "larger": "smaller", "smaller": "larger"}
-#: What a check writes it sees: the value's word, or the word for neither / for no such object.
-_SEEN_WORDS = {"left": "left", "right": "right", "above": "top", "below": "bottom", "left of": "left",
-               "right of": "right", "larger": "big", "smaller": "small"}
-_NEITHER = {"region": "both", "position": "near", "size": "same"}
-
-
 def seen_value(check: Mapping[str, Any], task: Mapping[str, Any], detections: Sequence[Mapping[str, Any]],
                width: int = 128, height: int = 128) -> str:
     """What the image shows for a half, relation or size check, in one word: the asked value's
@@ -138,7 +127,7 @@ def seen_value(check: Mapping[str, Any], task: Mapping[str, Any], detections: Se
     item = include[index]
     asked = item[kind][0] if kind == "position" else item[kind]
     if check.get("ok"):
-        return _SEEN_WORDS.get(str(asked), str(asked))
+        return _seen_word(kind, str(asked))
 
     def present(wanted: Mapping[str, Any]) -> bool:
         return any(d["class"] == wanted["class"] and (not wanted.get("color") or d.get("color") == wanted["color"])
@@ -151,7 +140,7 @@ def seen_value(check: Mapping[str, Any], task: Mapping[str, Any], detections: Se
         item[kind] = [opposite, item["position"][1]] if kind == "position" else opposite
         flipped = evaluate_checklist({**task, "include": include}, detections, width, height)
         if any(c.get("check") == kind and c.get("item") == index and c.get("ok") for c in flipped):
-            return _SEEN_WORDS[opposite]
+            return _seen_word(kind, opposite)
     return _NEITHER[kind]
 
 
@@ -159,6 +148,22 @@ def seen_value(check: Mapping[str, Any], task: Mapping[str, Any], detections: Se
 _HALF_WORDS = {"left": "left", "right": "right", "above": "top", "below": "bottom"}
 #: The size words in the descriptions, for the checklist's size labels.
 _SIZE_WORDS = {"larger": "big", "smaller": "small"}
+
+
+#: The kinds of check whose seen value a ``seen``-style check writes, and each value's opposite: a
+#: check that fails may hold for the opposite value (the object is in the other half), or for neither.
+_SEEN_KINDS = ("region", "position", "size")
+_OPPOSITE = {"left": "right", "right": "left", "above": "below", "below": "above",
+             "left of": "right of", "right of": "left of", "larger": "smaller", "smaller": "larger"}
+#: A relation's word in a check (``"cross left of star: right no"``).
+_RELATION_WORDS = {"left of": "left", "right of": "right", "above": "above", "below": "below"}
+#: The word for neither value (both halves, not clearly on either side, not clearly bigger or smaller).
+_NEITHER = {"region": "both", "position": "near", "size": "same"}
+
+
+def _seen_word(kind: str, value: str) -> str:
+    words = _RELATION_WORDS if kind == "position" else {**_HALF_WORDS, **_SIZE_WORDS}
+    return words.get(value, value)
 
 
 def check_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
@@ -171,7 +176,7 @@ def check_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
     verdict, as a count check writes the count found (:func:`seen_value`): ``"ring left: right no"``,
     ``"cross left of star: near no"``, ``"cross small: big no"``."""
     verdict = "yes" if check.get("ok") else "no"
-    if seen and check.get("check") in _FLIPPED:
+    if seen and check.get("check") in _SEEN_KINDS:
         verdict = f"{seen_value(check, task, detections, width, height)} {verdict}"
     kind = check.get("check")
     if kind == "exclude":
