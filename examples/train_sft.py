@@ -53,6 +53,7 @@ import numpy as np
 import torch
 import tyro
 
+from agents.tiny.teacher import JudgeStyle
 from genagent_env.tools.base import GenerationRequest, Generator
 
 
@@ -86,7 +87,7 @@ class Args:
     """share of the teacher's tool calls whose prompt is garbled before rendering (a colour, count, half,
     size or shape swapped), so that the images contradict the request often enough that the student
     must read them: judging by copying the request would be right most of the time otherwise"""
-    judge_style: Literal["problems", "checks", "lookup", "adjacent", "seen"] = "checks"
+    judge_style: JudgeStyle = "checks"
     """the teacher's comparison after the description: the failed checks' messages, a verdict per
     check, (lookup) the description written name first and each check copying what it says
     after the group's name before its verdict, (adjacent) that description with each check

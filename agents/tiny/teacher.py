@@ -33,10 +33,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from statistics import median
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from agents.base import Agent, first_tool_name, tool_call
 from genagent_env.scorers.base import Score
+from genagent_env.scorers.checklist import evaluate_checklist, item_instances
 from genagent_env.scorers.registry import make_scorer
 from genagent_env.shapes.vocab import PALETTE, SHAPES, plural
 from genagent_env.tasks.prompts import explicit_prompt
@@ -119,8 +120,6 @@ def seen_value(check: Mapping[str, Any], task: Mapping[str, Any], detections: Se
     margins decide); ``none`` when the object (or, for a relation, either object) is not there;
     else ``both`` (objects in both halves), ``near`` (not clearly on either side) or ``same`` (not
     clearly bigger or smaller). The word equals the asked one exactly when the check holds."""
-    from genagent_env.scorers.checklist import evaluate_checklist
-
     kind = str(check["check"])
     index = int(check["item"])
     include = [dict(item) for item in task["include"]]
@@ -129,11 +128,8 @@ def seen_value(check: Mapping[str, Any], task: Mapping[str, Any], detections: Se
     if check.get("ok"):
         return _seen_word(kind, str(asked))
 
-    def present(wanted: Mapping[str, Any]) -> bool:
-        return any(d["class"] == wanted["class"] and (not wanted.get("color") or d.get("color") == wanted["color"])
-                   for d in detections)
-
-    if not present(item) or (kind == "position" and not present(include[int(item["position"][1])])):
+    if not item_instances(item, detections) or (
+            kind == "position" and not item_instances(include[int(item["position"][1])], detections)):
         return "none"
     opposite = _OPPOSITE.get(str(asked))
     if opposite is not None:
@@ -189,9 +185,7 @@ def check_phrase(check: Mapping[str, Any], task: Mapping[str, Any],
     want = int(item.get("count", 1))
     noun = item_noun(item, want)
     if kind == "count":
-        found = sum(1 for d in detections if d["class"] == item["class"]
-                    and (not item.get("color") or d.get("color") == item["color"]))
-        return f"{want} {noun}: {found} {verdict}"
+        return f"{want} {noun}: {len(item_instances(item, detections))} {verdict}"
     if kind == "region":
         return f"{noun} {_HALF_WORDS.get(str(item['region']), item['region'])}: {verdict}"
     if kind == "position":
@@ -297,7 +291,7 @@ def failed_messages(checks: Sequence[Mapping[str, Any]]) -> list[str]:
 #: and size checks also write what the image shows, as its count checks write the count found
 #: (``"seen"``: ``Checks: 1 ring: 1 yes; ring left: right no.``).
 JudgeStyle = Literal["problems", "checks", "lookup", "adjacent", "seen"]
-JUDGE_STYLES: tuple[str, ...] = ("problems", "checks", "lookup", "adjacent", "seen")
+JUDGE_STYLES: tuple[str, ...] = get_args(JudgeStyle)
 
 
 class DescribeFirstTeacher(Agent):

@@ -42,13 +42,14 @@ def _every(item: Mapping[str, Any]) -> str:
     return f"{'the' if int(item['count']) == 1 else 'every'} {item_noun(item, 1)}"
 
 
-def _instances(item: Mapping[str, Any], instances: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def item_instances(item: Mapping[str, Any], instances: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The ``instances`` a checklist item names: its class, and its colour when it names one."""
     colour = item.get("color")
     return [d for d in instances if d["class"] == item["class"] and (not colour or d.get("color") == colour)]
 
 
 def _count_check(i: int, item: Mapping[str, Any], instances: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    found = _instances(item, instances)
+    found = item_instances(item, instances)
     want = int(item["count"])
     ok = len(found) == want
     if ok:
@@ -71,7 +72,7 @@ def _in_region(instance: Mapping[str, Any], region: str, width: int, height: int
 
 def _region_check(i: int, item: Mapping[str, Any], instances: Sequence[Mapping[str, Any]],
                   width: int, height: int) -> dict[str, Any]:
-    found = _instances(item, instances)
+    found = item_instances(item, instances)
     region = str(item["region"])
     outside = [d for d in found if not _in_region(d, region, width, height)]
     ok = bool(found) and not outside
@@ -105,7 +106,7 @@ def _position_check(i: int, item: Mapping[str, Any], include: Sequence[Mapping[s
                     margin: float) -> dict[str, Any]:
     relation, j = item["position"]
     other = include[j]
-    found, reference = _instances(item, instances), _instances(other, instances)
+    found, reference = item_instances(item, instances), item_instances(other, instances)
     pairs = [(a, b) for a in found for b in reference if a is not b]  # an object is never beside itself
     bad = [p for p in pairs if not _holds(p[0], p[1], relation, width, height, margin)]
     ok = bool(pairs) and not bad
@@ -131,8 +132,8 @@ def _size_check(i: int, item: Mapping[str, Any], include: Sequence[Mapping[str, 
     opposite = "smaller" if label == "larger" else "larger"
     compared = [j for j, other in enumerate(include) if j != i and other.get("size") == opposite]
     compared = compared or [j for j in range(len(include)) if j != i]
-    found = _instances(item, instances)
-    others = [d for j in compared for d in _instances(include[j], instances) if all(d is not f for f in found)]
+    found = item_instances(item, instances)
+    others = [d for j in compared for d in item_instances(include[j], instances) if all(d is not f for f in found)]
     subject = f"the {item_noun(item, int(item['count']))}"
     names = " and ".join(f"the {item_noun(include[j], int(include[j]['count']))}" for j in compared)
     names = names or "the other objects"
@@ -155,7 +156,7 @@ def _size_check(i: int, item: Mapping[str, Any], include: Sequence[Mapping[str, 
 
 
 def _exclude_check(i: int, item: Mapping[str, Any], instances: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    found = _instances(item, instances)
+    found = item_instances(item, instances)
     limit = int(item["count"])
     ok = len(found) < limit
     if limit == 1:
