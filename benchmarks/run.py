@@ -551,19 +551,28 @@ class Resources:
             return [agent] * n
         return [agent] + [agent.spawn() for _ in range(n - 1)]
 
+    def generator(self, spec: str) -> Generator:
+        if spec in self._given:
+            return self._given[spec]
+        if spec not in self._generators:
+            self._generators[spec] = build_generator(spec)
+        return self._generators[spec]
+
+    def build_all(self, items: Iterable[Item]) -> None:
+        """Build every agent and generator ``items`` need now, so that a misspelt spec or a missing
+        checkpoint fails before the first episode rather than after the other agents have played."""
+        for item in items:
+            self.agent(item.agent)
+            self.generator(item.generator)
+
     def vector_env(self, item: Item, num_envs: int, full_suite: list[dict[str, Any]]) -> GenAgentVectorEnv:
         from genagent_env.vector import GenAgentVectorEnv
 
         privileged = is_privileged(item.agent, self.agent(item.agent))
         key = (item.generator, item.max_rounds, privileged, num_envs)
         if key not in self._envs:
-            generator = self._given.get(item.generator)
-            if generator is None:
-                if item.generator not in self._generators:
-                    self._generators[item.generator] = build_generator(item.generator)
-                generator = self._generators[item.generator]
             self._envs[key] = GenAgentVectorEnv(
-                num_envs, suite=full_suite, generators=generator, scorer=self.scorer,
+                num_envs, suite=full_suite, generators=self.generator(item.generator), scorer=self.scorer,
                 max_rounds=item.max_rounds, privileged=privileged, tool_timeout_s=self.args.tool_timeout_s,
                 generation_cache=False, autoreset_mode="disabled",
             )
@@ -658,6 +667,7 @@ def run(args: Args, generators: Mapping[str, Generator] | None = None,
     target = out / RESULTS_FILE if dist.world == 1 else shard_file(out, dist.rank)
     episodes = images = 0
     try:
+        resources.build_all(todo)
         with ResultsWriter(target) as writer:
             progress = _progress(len(todo), disable=args.quiet or not todo, rank=dist.rank)
             for record in play(todo, resources, by_index, full_suite, out=out, suite=suite_name, benchmark=benchmark,

@@ -17,6 +17,7 @@ import pytest
 from benchmarks.report import build_rows
 from benchmarks.results import ResultsWriter, load_results, record_key
 from benchmarks.run import Args, run
+from genagent_env.registry import UnknownNameError
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"agents": ("passthrough", "scripted"), "generators": ("shapes-medium",), "max_rounds": (1, 2),
@@ -270,6 +271,18 @@ def test_agent_specs_are_checked(tmp_path):
         run(Args(out=tmp_path / "b", agents=("nobody",), **{k: v for k, v in SMALL.items() if k != "agents"}))
     with pytest.raises(ValueError, match="cannot import"):
         run(Args(out=tmp_path / "c", agents=("no_such_module:f",), **{k: v for k, v in SMALL.items() if k != "agents"}))
+
+
+
+def test_a_bad_spec_fails_before_any_episode_is_played(tmp_path):
+    # The good agent comes first in the grid: it must not play while the misspelt one waits its turn.
+    rest = {k: v for k, v in SMALL.items() if k not in ("agents", "generators")}
+    with pytest.raises(ValueError, match="no such folder"):
+        run(Args(out=tmp_path / "a", agents=("passthrough", "llm:no/such/checkpoint"), **rest))
+    assert load_results(tmp_path / "a") == []
+    with pytest.raises(UnknownNameError, match="no-such-tool"):
+        run(Args(out=tmp_path / "b", agents=("passthrough",), generators=("shapes-medium", "no-such-tool"), **rest))
+    assert load_results(tmp_path / "b") == []
 
 
 def test_two_shards_merge_to_the_records_of_one_process(tmp_path, helpers):
