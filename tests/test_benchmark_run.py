@@ -273,7 +273,6 @@ def test_agent_specs_are_checked(tmp_path):
         run(Args(out=tmp_path / "c", agents=("no_such_module:f",), **{k: v for k, v in SMALL.items() if k != "agents"}))
 
 
-
 def test_a_bad_spec_fails_before_any_episode_is_played(tmp_path):
     # The good agent comes first in the grid: it must not play while the misspelt one waits its turn.
     rest = {k: v for k, v in SMALL.items() if k not in ("agents", "generators")}
