@@ -158,7 +158,7 @@ _NEITHER = {"region": "both", "position": "near", "size": "same"}
 
 
 def _seen_word(kind: str, value: str) -> str:
-    words = _RELATION_WORDS if kind == "position" else {**_HALF_WORDS, **_SIZE_WORDS}
+    words = {"position": _RELATION_WORDS, "size": _SIZE_WORDS}.get(kind, _HALF_WORDS)
     return words.get(value, value)
 
 
