@@ -33,7 +33,8 @@ Each step:
    model (0 by default, as in the paper: no reference model is kept). Tokens are averaged as TRL's
    ``loss_type`` does: ``grpo`` per trajectory then over trajectories, ``dr_grpo`` a sum over a
    constant (trajectories × ``max_new_tokens``), ``dapo`` over all tokens of the batch.
-   ``--update-epochs`` passes over each batch (1: on-policy, the ratio is 1 and only its gradient counts).
+   ``--update-epochs`` passes over each batch, each in ``--num-minibatches`` optimizer steps (both 1:
+   on-policy, the ratio is 1 and only its gradient counts).
 5. **Bookkeeping.** ``accelerate`` (many processes or GPUs, each with its own tasks), LoRA through
    ``peft`` (``--lora-rank``), TensorBoard (``charts/``, ``losses/``, ``rewards/``, ``eval/``), a
    progress bar, a checkpoint every ``--save-every`` steps (weights, optimizer, scheduler, RNG
@@ -121,6 +122,10 @@ class Args:
     """KL penalty to the starting model (0, as in the paper: no reference model is loaded)"""
     update_epochs: int = 1
     """passes over each batch (TRL's num_iterations)"""
+    num_minibatches: int = 1
+    """optimizer steps per pass over each batch (CleanRL's num_minibatches, TRL's steps_per_generation):
+    the batch's trajectories are shuffled and split into that many minibatches, one step each, so a
+    batch of rollouts moves the policy more than one step's worth (the ratio is clipped from the second on)"""
     chunk_size: int = 64
     """agent turns per forward/backward pass (gradients accumulate: the result does not depend on it)"""
     single_pass: bool = True
@@ -380,6 +385,12 @@ def score(model: Any, processor: Any, samples: list[Sample], units: list[list[in
     return logprobs, hidden
 
 
+def split_evenly(units: list[list[int]], parts: int) -> list[list[list[int]]]:
+    """Units in ``parts`` minibatches of as equal a number of units as can be, in order."""
+    bounds = [round(k * len(units) / parts) for k in range(parts + 1)]
+    return [units[bounds[k]:bounds[k + 1]] for k in range(parts)]
+
+
 def pack(units: list[list[int]], size: int) -> list[list[list[int]]]:
     """Units in chunks of at most ``size`` turns (a unit is never split: one pass scores it whole)."""
     chunks: list[list[list[int]]] = [[]]
@@ -400,6 +411,11 @@ def main(args: Args) -> None:
 
     if args.group_size < 2 or args.rollouts_per_task < args.group_size:
         raise ValueError("need 2 <= group_size <= rollouts_per_task (a group of one has no advantage)")
+    if not 1 <= args.num_minibatches <= args.tasks_per_step * args.group_size:
+        raise ValueError(f"--num-minibatches must be between 1 and the trajectories a process keeps per step "
+                         f"({args.tasks_per_step} tasks x {args.group_size} = {args.tasks_per_step * args.group_size})")
+    if args.update_epochs < 1:
+        raise ValueError("--update-epochs must be at least 1")
     if len(args.suite_shares) != len(args.suites):
         raise ValueError(f"--suite-shares has {len(args.suite_shares)} values for {len(args.suites)} suites")
     torch.set_num_threads(args.threads)
@@ -481,7 +497,7 @@ def main(args: Args) -> None:
 
         # 4. Loss and update. The first pass (no gradients) gives the old log-probs and values.
         policy.train()
-        if args.update_epochs > 1 or args.algo == "ppo":
+        if args.update_epochs > 1 or args.num_minibatches > 1 or args.algo == "ppo":
             with torch.no_grad():
                 for chunk in pack(units, args.chunk_size):
                     logprobs, states = score(policy, processor, samples, chunk, args, states=args.algo == "ppo")
@@ -495,47 +511,52 @@ def main(args: Args) -> None:
                 gae(samples, args.gamma, args.gae_lambda)
         stats: dict[str, list[float]] = defaultdict(list)
         high = args.epsilon if args.epsilon_high is None else args.epsilon_high
+        shuffler = random.Random(f"order/{args.seed}/{step}")
+        # Each minibatch's loss is scaled up to a whole batch's, so the step size does not depend
+        # on how the batch is split (the token weights sum over the whole batch).
+        minibatch_scale = float(args.num_minibatches)
         for _ in range(args.update_epochs):
             order = list(units)
-            random.Random(f"order/{args.seed}/{step}").shuffle(order)
-            for chunk_units in pack(order, args.chunk_size):
-                indices = [i for unit in chunk_units for i in unit]
-                chunk = [samples[i] for i in indices]
-                scored_logprobs, scored_states = score(policy, processor, samples, chunk_units, args,
-                                                       states=args.algo == "ppo")
-                loss = torch.zeros((), device=accelerator.device)
-                for i, sample in zip(indices, chunk):
-                    logprobs = scored_logprobs[i]
-                    old = sample.old_logprobs if sample.old_logprobs is not None else logprobs.detach()
-                    ratio = torch.exp(logprobs - old)
-                    advantage = torch.tensor(sample.advantage, device=logprobs.device)
-                    per_token = -torch.min(ratio * advantage, ratio.clamp(1 - args.epsilon, 1 + high) * advantage)
-                    if args.kl_coef > 0:
-                        with torch.no_grad():
-                            if reference is not None:
-                                ref = score(reference, processor, [sample], [[0]], args, states=False)[0][0]
-                            else:
-                                with policy.disable_adapter():
-                                    ref = score(policy, processor, [sample], [[0]], args, states=False)[0][0]
-                        kl = torch.exp(ref - logprobs) - (ref - logprobs) - 1
-                        per_token = per_token + args.kl_coef * kl
-                        stats["kl"].append(float(kl.detach().mean()))
-                    loss = loss + weights_per_token[i] * per_token.sum()
-                    stats["clipfrac"].append(float(((ratio.detach() - 1).abs() > args.epsilon).float().mean()))
-                    stats["ratio"].append(float(ratio.detach().mean()))
-                if args.algo == "ppo":
-                    values = value_head(torch.stack([scored_states[i] for i in indices]).float()).squeeze(-1)
-                    returns = torch.tensor([s.ret for s in chunk], device=values.device)
-                    value_loss = 0.5 * ((values - returns) ** 2).sum() / max(len(samples), 1)
-                    loss = loss + args.vf_coef * value_loss
-                    stats["value"].append(float(value_loss.detach()) * len(samples) / len(chunk))
-                stats["loss"].append(float(loss.detach()))
-                accelerator.backward(loss)
-            trained = [p for group in parameters for p in group["params"]]
-            sync_gradients(accelerator, trained)
-            torch.nn.utils.clip_grad_norm_(trained, args.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad()
+            shuffler.shuffle(order)
+            for minibatch in split_evenly(order, args.num_minibatches):
+                for chunk_units in pack(minibatch, args.chunk_size):
+                    indices = [i for unit in chunk_units for i in unit]
+                    chunk = [samples[i] for i in indices]
+                    scored_logprobs, scored_states = score(policy, processor, samples, chunk_units, args,
+                                                           states=args.algo == "ppo")
+                    loss = torch.zeros((), device=accelerator.device)
+                    for i, sample in zip(indices, chunk):
+                        logprobs = scored_logprobs[i]
+                        old = sample.old_logprobs if sample.old_logprobs is not None else logprobs.detach()
+                        ratio = torch.exp(logprobs - old)
+                        advantage = torch.tensor(sample.advantage, device=logprobs.device)
+                        per_token = -torch.min(ratio * advantage, ratio.clamp(1 - args.epsilon, 1 + high) * advantage)
+                        if args.kl_coef > 0:
+                            with torch.no_grad():
+                                if reference is not None:
+                                    ref = score(reference, processor, [sample], [[0]], args, states=False)[0][0]
+                                else:
+                                    with policy.disable_adapter():
+                                        ref = score(policy, processor, [sample], [[0]], args, states=False)[0][0]
+                            kl = torch.exp(ref - logprobs) - (ref - logprobs) - 1
+                            per_token = per_token + args.kl_coef * kl
+                            stats["kl"].append(float(kl.detach().mean()))
+                        loss = loss + minibatch_scale * weights_per_token[i] * per_token.sum()
+                        stats["clipfrac"].append(float(((ratio.detach() - 1).abs() > args.epsilon).float().mean()))
+                        stats["ratio"].append(float(ratio.detach().mean()))
+                    if args.algo == "ppo":
+                        values = value_head(torch.stack([scored_states[i] for i in indices]).float()).squeeze(-1)
+                        returns = torch.tensor([s.ret for s in chunk], device=values.device)
+                        value_loss = minibatch_scale * 0.5 * ((values - returns) ** 2).sum() / max(len(samples), 1)
+                        loss = loss + args.vf_coef * value_loss
+                        stats["value"].append(float(value_loss.detach()) / minibatch_scale * len(samples) / len(chunk))
+                    stats["loss"].append(float(loss.detach()) / minibatch_scale)
+                    accelerator.backward(loss)
+                trained = [p for group in parameters for p in group["params"]]
+                sync_gradients(accelerator, trained)
+                torch.nn.utils.clip_grad_norm_(trained, args.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad()
         scheduler.step()
         step += 1
 
@@ -560,6 +581,9 @@ def main(args: Args) -> None:
             "rollout_s": rollout_s, "step_s": time.time() - started,
             "rewards": {key: statistics.fmean(values) for key, values in components.items()},
             "agent_tokens": sum(len(s.completion) for s in samples),
+            # how far the minibatches and epochs after the first moved the policy from the rollouts'
+            "clipfrac": statistics.fmean(stats["clipfrac"]) if stats["clipfrac"] else 0.0,
+            "optimizer_steps": args.update_epochs * args.num_minibatches,
         }
         if log is not None and writer is not None:
             log.write(json.dumps(record) + "\n")

@@ -24,6 +24,7 @@ from examples.train_grpo import (
     resample_by_turns,
     score,
     scoring_units,
+    split_evenly,
     token_weights,
     turn_samples,
 )
@@ -196,6 +197,25 @@ def test_a_resumed_run_continues_with_the_same_batch_and_optimizer_state(tmp_pat
     first = load_file(str(tmp_path / "straight" / "model.safetensors"))
     start = load_file(str(ROOT / "agents" / "tiny" / "checkpoints" / "tiny-sft" / "model.safetensors"))
     assert any(not torch.equal(first[k], start[k]) for k in start if k in first)  # it trained
+
+
+def test_minibatches_split_every_unit_once_in_near_equal_parts():
+    units = [[i] for i in range(10)]
+    parts = split_evenly(units, 4)
+    assert len(parts) == 4 and {len(p) for p in parts} == {2, 3}
+    assert [u for p in parts for u in p] == units
+    assert split_evenly(units, 1) == [units]
+
+
+def test_each_minibatch_is_an_optimizer_step(tmp_path: Path):
+    records = _run(tmp_path / "minibatches", "--num-minibatches", "2", steps=1)
+    assert records[0]["optimizer_steps"] == 2
+    optimizer = torch.load(str(tmp_path / "minibatches" / "training_state" / "optimizer.bin"), weights_only=True)
+    assert {float(state["step"]) for state in optimizer["state"].values()} == {2.0}
+    with pytest.raises(ValueError, match="num-minibatches"):
+        from examples.train_grpo import main
+
+        main(Args(num_minibatches=99, tasks_per_step=2, group_size=2, rollouts_per_task=4, out=tmp_path / "bad"))
 
 
 def test_ppo_with_a_value_head_runs_and_saves_it(tmp_path: Path):
