@@ -581,7 +581,8 @@ def main(args: Args) -> None:
             "rollout_s": rollout_s, "step_s": time.time() - started,
             "rewards": {key: statistics.fmean(values) for key, values in components.items()},
             "agent_tokens": sum(len(s.completion) for s in samples),
-            # how far the minibatches and epochs after the first moved the policy from the rollouts'
+            # the share of tokens whose ratio left the clip range: how far the minibatches and epochs
+            # after the first moved the policy away from the one that played the rollouts
             "clipfrac": statistics.fmean(stats["clipfrac"]) if stats["clipfrac"] else 0.0,
             "optimizer_steps": args.update_epochs * args.num_minibatches,
         }

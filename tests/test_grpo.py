@@ -20,6 +20,7 @@ from examples.train_grpo import (
     gae,
     group_advantages,
     has_signal,
+    main,
     play,
     resample_by_turns,
     score,
@@ -213,8 +214,6 @@ def test_each_minibatch_is_an_optimizer_step(tmp_path: Path):
     optimizer = torch.load(str(tmp_path / "minibatches" / "training_state" / "optimizer.bin"), weights_only=True)
     assert {float(state["step"]) for state in optimizer["state"].values()} == {2.0}
     with pytest.raises(ValueError, match="num-minibatches"):
-        from examples.train_grpo import main
-
         main(Args(num_minibatches=99, tasks_per_step=2, group_size=2, rollouts_per_task=4, out=tmp_path / "bad"))
 
 
